@@ -56,7 +56,7 @@ class Schedule:
     built with, which `to_config` writes out and `from_config` rebuilds.
     """
 
-    __slots__ = ("_fn", "name", "params")
+    __slots__ = ("_fn", "name", "params", "__weakref__")
 
     def __init__(self, fn: Callable[[jax.Array], Any], name: str, params: dict[str, Any]):
         self._fn = fn
@@ -100,6 +100,8 @@ def schedule_factory(build: Callable[..., Callable[[jax.Array], Any]]) -> Callab
             raise TypeError(f"{build.__name__}(): {e}") from None
         bound.apply_defaults()
         fn = build(*bound.args, **bound.kwargs)
+        if isinstance(fn, Schedule):  # build delegated to another constructor
+            return fn
         return Schedule(fn, build.__name__, dict(bound.arguments))
 
     REGISTRY[build.__name__] = constructor

@@ -1,0 +1,191 @@
+"""Monotone decays: linear, exponential, natural-exp, inverse-time, polynomial, rsqrt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from optaxlr._validation import check_int, check_number, is_traced
+from optaxlr.schedules._base import schedule_factory
+from optaxlr.schedules._numerics import as_float, exp_scaled, log_split, split_float
+
+__all__ = ["linear", "exponential", "natural_exp", "inverse_time", "polynomial", "rsqrt"]
+
+
+def _elapsed(t, begin: int, steps: int, staircase: bool):
+    """``(t - begin) / steps`` in the units an exponent needs: whole periods if staircase."""
+    t = jnp.maximum(t - begin, 0)
+    return t // steps if staircase else t
+
+
+@schedule_factory
+def linear(init_value: Any, end_value: Any, transition_steps: int, transition_begin: int = 0):
+    """Linear interpolation from ``init_value`` to ``end_value``, then constant.
+
+    ``value = init + (end - init) * clip(step - transition_begin, 0, transition_steps)
+    / transition_steps``: optax ``linear_schedule``; torch ``LinearLR`` with
+    ``init_value = base_lr * start_factor``, ``end_value = base_lr * end_factor``,
+    ``transition_steps = total_iters``.
+
+    Example:
+      >>> optaxlr.schedules.linear(0.0, 1.0, transition_steps=10)(5)
+      Array(0.5, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    check_number("end_value", end_value)
+    steps = check_int("transition_steps", transition_steps, low=1)
+    begin = check_int("transition_begin", transition_begin, low=0)
+
+    def schedule(t):
+        done = jnp.clip(t - begin, 0, steps)
+        # Two weights summing to 1 keep both ends exact, rising or falling.
+        left, gone = as_float(steps - done) / steps, as_float(done) / steps
+        return as_float(init_value) * left + as_float(end_value) * gone
+
+    return schedule
+
+
+@schedule_factory
+def exponential(
+    init_value: Any,
+    decay_rate: Any,
+    decay_steps: int = 1,
+    staircase: bool = False,
+    end_value: Any = None,
+    transition_begin: int = 0,
+):
+    """``init_value * decay_rate ** ((step - transition_begin) / decay_steps)``.
+
+    torch ``ExponentialLR(gamma)`` is ``exponential(base_lr, gamma)``; Keras
+    ``ExponentialDecay`` and optax ``exponential_decay`` take the same arguments
+    (optax calls ``decay_steps`` ``transition_steps``). ``staircase`` floors the
+    exponent; ``end_value`` bounds the value (a floor when decaying, a ceiling
+    when ``decay_rate > 1``). Before ``transition_begin`` the value is ``init_value``.
+
+    Example:
+      >>> optaxlr.schedules.exponential(1.0, decay_rate=0.5, decay_steps=10)(20)
+      Array(0.25, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    check_number("decay_rate", decay_rate, low=0.0, low_open=True)
+    steps = check_int("decay_steps", decay_steps, low=1)
+    begin = check_int("transition_begin", transition_begin, low=0)
+    if end_value is not None:
+        check_number("end_value", end_value)
+    rate = log_split(decay_rate, 1.0 if staircase else 1.0 / steps)
+
+    def schedule(t):
+        value = as_float(init_value) * exp_scaled(_elapsed(t, begin, steps, staircase), rate)
+        if end_value is None:
+            return value
+        bound = as_float(end_value)
+        return jnp.where(as_float(decay_rate) < 1.0, jnp.maximum(value, bound),
+                         jnp.minimum(value, bound))
+
+    return schedule
+
+
+@schedule_factory
+def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircase: bool = False):
+    """``init_value * exp(-decay_rate * step / decay_steps)``, TF ``natural_exp_decay``.
+
+    Example:
+      >>> optaxlr.schedules.natural_exp(1.0, decay_rate=0.1, decay_steps=10)(10)
+      Array(0.9048374, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    check_number("decay_rate", decay_rate, low=0.0)
+    steps = check_int("decay_steps", decay_steps, low=1)
+    scale = 1.0 if staircase else 1.0 / steps
+    if is_traced(decay_rate):
+        rate = (-as_float(decay_rate) * scale, np.float32(0.0))
+    else:
+        rate = split_float(-float(np.asarray(decay_rate)) * scale)
+    return lambda t: as_float(init_value) * exp_scaled(_elapsed(t, 0, steps, staircase), rate)
+
+
+@schedule_factory
+def inverse_time(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircase: bool = False):
+    """``init_value / (1 + decay_rate * step / decay_steps)``, Keras ``InverseTimeDecay``.
+
+    Example:
+      >>> optaxlr.schedules.inverse_time(1.0, decay_rate=1.0, decay_steps=10)(10)
+      Array(0.5, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    check_number("decay_rate", decay_rate, low=0.0)
+    steps = check_int("decay_steps", decay_steps, low=1)
+
+    def schedule(t):
+        p = _elapsed(t, 0, steps, staircase)
+        periods = as_float(p) if staircase else as_float(p) / as_float(steps)
+        return as_float(init_value) / (1.0 + as_float(decay_rate) * periods)
+
+    return schedule
+
+
+@schedule_factory
+def polynomial(
+    init_value: Any, end_value: Any, decay_steps: int, power: Any = 1.0, cycle: bool = False
+):
+    """``(init - end) * (1 - step / decay_steps) ** power + end``, then ``end_value``.
+
+    Keras ``PolynomialDecay`` (``cycle=True`` restarts with a decay period
+    stretched to the next multiple of ``decay_steps``, as Keras does); torch
+    ``PolynomialLR(total_iters, power)`` is ``polynomial(base_lr, 0.0, total_iters, power)``.
+
+    Example:
+      >>> optaxlr.schedules.polynomial(1.0, 0.0, decay_steps=10, power=2.0)(5)
+      Array(0.25, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    check_number("end_value", end_value)
+    steps = check_int("decay_steps", decay_steps, low=1)
+    check_number("power", power, low=0.0, low_open=True)
+
+    def schedule(t):
+        if cycle:
+            periods = jnp.maximum((t + steps - 1) // steps, 1)  # ceil(t / steps), 1 at step 0
+            horizon = as_float(periods) * steps
+            left = (horizon - as_float(t)) / horizon
+        else:
+            left = as_float(steps - jnp.minimum(t, steps)) / as_float(steps)
+        span = as_float(init_value) - as_float(end_value)
+        return span * jnp.power(left, as_float(power)) + as_float(end_value)
+
+    return schedule
+
+
+@schedule_factory
+def rsqrt(init_value: Any, warmup_steps: int = 0, timescale: Any = None):
+    """Inverse-square-root decay: ``init / sqrt(1 + max(step - warmup_steps, 0) / timescale)``.
+
+    Constant at ``init_value`` until ``warmup_steps``, then decays like ``1/sqrt(step)``.
+    ``timescale`` defaults to ``max(warmup_steps, 1)``, which makes the decay
+    ``init_value * sqrt(warmup_steps / step)``. Combine with `warmup` for the ramp:
+
+    - T5X ``constant * rsqrt_decay`` (``base / sqrt(max(step, W))``):
+      ``rsqrt(base / sqrt(W), warmup_steps=W)``.
+    - big_vision ``decay_type="rsqrt"``:
+      ``warmup(rsqrt(base, W, timescale=ts), W, prefix=False)``.
+    - Transformer (Vaswani et al.) ``d**-0.5 * min(s**-0.5, s * W**-1.5)``, 1-based ``s``:
+      ``warmup(rsqrt(d**-0.5 * W**-0.5, W), W, prefix=False)`` up to that index shift.
+
+    Example:
+      >>> optaxlr.schedules.rsqrt(1.0, warmup_steps=100)(400)
+      Array(0.5, dtype=float32)
+    """
+    check_number("init_value", init_value)
+    warm = check_int("warmup_steps", warmup_steps, low=0)
+    if timescale is None:
+        timescale = max(warm, 1)
+    check_number("timescale", timescale, low=0.0, low_open=True)
+
+    def schedule(t):
+        past = as_float(jnp.maximum(t - warm, 0))
+        return as_float(init_value) * jnp.sqrt(as_float(timescale) / (as_float(timescale) + past))
+
+    return schedule
+

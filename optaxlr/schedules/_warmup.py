@@ -1,0 +1,171 @@
+"""Warmup around any schedule, warmup-stable-decay, and the LR range-test sweep."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from optaxlr._validation import check_choice, check_int, check_number, concrete_float
+from optaxlr.schedules._base import schedule_factory
+from optaxlr.schedules._combinators import as_schedule
+from optaxlr.schedules._numerics import as_float, exp_scaled, half_cosine, log_split
+
+__all__ = ["warmup", "warmup_stable_decay", "lr_range"]
+
+_WARMUP_MODES = ("linear", "cosine", "constant")
+
+
+def _blend(start, end, t, steps: int, mode: str):
+    """``start`` at step 0 to ``end`` at ``steps``, shaped by ``mode``.
+
+    Written as ``start * (1 - r) + end * r`` with both weights computed directly,
+    so a warmup from 0 or a tiny start value loses no precision.
+    """
+    done = jnp.minimum(t, steps)
+    if mode == "constant":
+        return start * jnp.ones(t.shape, jnp.float32)
+    if mode == "linear":
+        left, gone = as_float(steps - done) / steps, as_float(done) / steps
+    else:
+        left, gone = half_cosine(done, steps), half_cosine(steps - done, steps)
+    return start * left + end * gone
+
+
+@schedule_factory
+def warmup(
+    schedule: Any,
+    warmup_steps: int,
+    start_value: Any = 0.0,
+    mode: str = "linear",
+    prefix: bool = True,
+):
+    """Warmup for ``warmup_steps`` steps before, or on top of, ``schedule``.
+
+    - ``prefix=True``: the value rises from ``start_value`` to ``schedule(0)``
+      over ``warmup_steps``; then ``schedule`` runs from its own step 0
+      (``value = schedule(step - warmup_steps)``), as optax's ``warmup_*``
+      schedules and timm's ``warmup_prefix=True`` do.
+    - ``prefix=False``: ``schedule`` runs from step 0 and is multiplied by a
+      factor that rises from ``start_value`` (a factor here, Detectron's
+      ``warmup_factor``) to 1, as Detectron's ``WarmupMultiStepLR``.
+
+    ``mode`` is the shape of the rise: ``"linear"``, ``"cosine"`` (half a cosine),
+    or ``"constant"`` (hold ``start_value`` for ``warmup_steps``, then jump; the
+    constant warmup of He et al.'s ResNet-110).
+
+    Example:
+      >>> s = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.1, 900), warmup_steps=100)
+      >>> s(50), s(100)
+      (Array(0.05, dtype=float32), Array(0.1, dtype=float32))
+    """
+    inner = as_schedule("schedule", schedule)
+    steps = check_int("warmup_steps", warmup_steps, low=0)
+    check_number("start_value", start_value)
+    check_choice("mode", mode, _WARMUP_MODES)
+
+    def evaluate(t):
+        if steps == 0:
+            return inner(t)
+        start = as_float(start_value)
+        if prefix:
+            rising = _blend(start, inner(0), t, steps, mode)
+            return jnp.where(t < steps, rising, inner(t - steps))
+        factor = jnp.where(t < steps, _blend(start, 1.0, t, steps, mode), 1.0)
+        return inner(t) * factor
+
+    return evaluate
+
+
+_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+@schedule_factory
+def warmup_stable_decay(
+    peak_value: Any,
+    total_steps: int,
+    warmup_steps: int,
+    decay_steps: int,
+    end_value: Any = 0.0,
+    decay_shape: str = "linear",
+    start_value: Any = 0.0,
+):
+    """Warmup-stable-decay (WSD): a linear warmup, a long plateau, a short final decay.
+
+    Steps ``[0, warmup_steps)`` rise linearly from ``start_value`` to
+    ``peak_value``; the value holds at ``peak_value`` until
+    ``total_steps - decay_steps``, then decays to ``end_value`` at ``total_steps``
+    with the chosen shape (``"linear"``, ``"cosine"``, or ``"1-sqrt"``:
+    ``1 - sqrt(fraction)``, Hägele et al., 2024).
+
+    Example:
+      >>> s = optaxlr.schedules.warmup_stable_decay(1.0, 1000, warmup_steps=100, decay_steps=200)
+      >>> s(50), s(500), s(900)
+      (Array(0.5, dtype=float32), Array(1., dtype=float32), Array(0.5, dtype=float32))
+    """
+    check_number("peak_value", peak_value)
+    total = check_int("total_steps", total_steps, low=1)
+    warm = check_int("warmup_steps", warmup_steps, low=0)
+    decay = check_int("decay_steps", decay_steps, low=1)
+    check_number("end_value", end_value)
+    check_choice("decay_shape", decay_shape, _DECAY_SHAPES)
+    check_number("start_value", start_value)
+    if warm + decay > total:
+        raise ValueError(
+            f"warmup_steps + decay_steps must be <= total_steps ({total}), "
+            f"got {warm} + {decay} = {warm + decay}"
+        )
+    decay_begin = total - decay
+
+    def schedule(t):
+        peak, end, start = as_float(peak_value), as_float(end_value), as_float(start_value)
+        done = jnp.clip(t - decay_begin, 0, decay)
+        if decay_shape == "linear":
+            left = as_float(decay - done) / decay
+        elif decay_shape == "cosine":
+            left = half_cosine(done, decay)
+        else:
+            left = 1.0 - jnp.sqrt(as_float(done) / decay)
+        value = end + (peak - end) * left
+        if warm:
+            value = jnp.where(t < warm, _blend(start, peak, t, warm, "linear"), value)
+        return value
+
+    return schedule
+
+
+@schedule_factory
+def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
+    """The sweep of an LR range test: ``min_value`` at step 0 to ``max_value`` at ``num_steps - 1``.
+
+    ``mode="exp"`` grows geometrically, ``min * (max / min) ** (step / (num_steps - 1))``
+    (Smith 2017; fastai's ``lr_find``), ``"linear"`` arithmetically. The value
+    holds at ``max_value`` after the last step.
+
+    Example:
+      >>> s = optaxlr.schedules.lr_range(1e-6, 1.0, num_steps=7)
+      >>> s(3)
+      Array(0.001, dtype=float32)
+    """
+    check_choice("mode", mode, ("exp", "linear"))
+    low = 0.0 if mode == "exp" else None
+    check_number("min_value", min_value, low=low, low_open=mode == "exp")
+    check_number("max_value", max_value, low=low, low_open=mode == "exp")
+    last = check_int("num_steps", num_steps, low=2) - 1
+    lo, hi = concrete_float(min_value), concrete_float(max_value)
+    if lo is not None and hi is not None:
+        if hi <= lo:
+            raise ValueError(f"max_value must be greater than min_value, got {hi} <= {lo}")
+        ratio = hi / lo if mode == "exp" else None
+    else:
+        ratio = as_float(max_value) / as_float(min_value)
+    growth = log_split(ratio, 1.0 / last) if mode == "exp" else None
+
+    def schedule(t):
+        done = jnp.minimum(t, last)
+        if mode == "exp":
+            return as_float(min_value) * exp_scaled(as_float(done), growth)
+        lo, hi = as_float(min_value), as_float(max_value)
+        return lo + (hi - lo) * (as_float(done) / last)
+
+    return schedule
