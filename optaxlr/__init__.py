@@ -1,6 +1,7 @@
 """optaxlr: learning rates and every optimizer hyperparameter as first-class JAX objects."""
 
 from optaxlr import schedules
+from optaxlr.plotting import plot_schedule
 from optaxlr.schedules import Schedule
 
 # --- transformations, aliases and hyperparams (issue 3) ---
@@ -8,4 +9,4 @@ from optaxlr.schedules import Schedule
 
 __version__ = "0.1.0"
 
-__all__ = ["schedules", "Schedule", "__version__"]
+__all__ = ["schedules", "Schedule", "plot_schedule", "__version__"]

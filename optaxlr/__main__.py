@@ -1,0 +1,5 @@
+import sys
+
+from optaxlr.cli import main
+
+sys.exit(main())

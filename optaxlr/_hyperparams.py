@@ -1,0 +1,212 @@
+"""Observable hyperparameters: the state convention and `hyperparams`.
+
+The convention
+--------------
+Every optaxlr transformation that has hyperparameters keeps two fields in its
+``NamedTuple`` state:
+
+``count``
+    int32 scalar, the number of updates applied, saturating at the int32
+    maximum (``optax.safe_increment``) instead of wrapping.
+``hyperparams``
+    ``dict[str, jax.Array]`` of float32 scalars: the values used in the last
+    update, or, before any update, the values the first update will use (the
+    values at step 0).
+
+Any hyperparameter may be a Python number, a JAX array or a schedule
+(``step -> value``). `value_at` resolves one at a step; `evaluate` resolves a
+set of them and returns both the values to compute with and the float32
+record. Transformations elsewhere in optaxlr (and wrappers written later, such
+as plateau-driven or accumulating ones) use these helpers so that the
+"float, array or schedule" logic lives in one place.
+
+`hyperparams` reads the record back out of any optimizer state: a pure
+function of the state, so it runs inside or outside ``jit`` and never causes a
+recompilation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Hyperparam", "value_at", "evaluate", "record", "hyperparams"]
+
+#: A hyperparameter: a number, a JAX array, or a schedule ``step -> value``.
+Hyperparam = float | jax.Array | Callable[[jax.Array], Any]
+
+_HYPERPARAMS_FIELD = "hyperparams"
+_COUNT_FIELD = "count"
+
+
+def value_at(value: Hyperparam, count: jax.Array) -> Any:
+    """The hyperparameter for the update at ``count`` (0 for the first update).
+
+    A schedule is called with the count and returns a float32 array. Numbers
+    and arrays are returned unchanged: a Python number stays a Python number so
+    that the arithmetic on it (``1 - b1``) happens in float64 before one
+    rounding, as in PyTorch, and XLA sees a constant it can fold.
+    """
+    if callable(value):
+        return jnp.asarray(value(count), dtype=jnp.float32)
+    return value
+
+
+def record(values: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """Float32 scalars for the ``hyperparams`` field of a state."""
+    return {name: jnp.asarray(v, dtype=jnp.float32) for name, v in values.items()}
+
+
+def evaluate(
+    hparams: Mapping[str, Hyperparam], count: jax.Array
+) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+    """Resolves every hyperparameter at ``count``.
+
+    Returns:
+      ``(values, recorded)``: the values to compute with (see `value_at`) and
+      their float32 record for the state's ``hyperparams`` field.
+    """
+    values = {name: value_at(v, count) for name, v in hparams.items()}
+    return values, record(values)
+
+
+# --- reading the record back -------------------------------------------------
+
+
+def _key_name(key: Any) -> str | None:
+    if isinstance(key, jax.tree_util.GetAttrKey):
+        return key.name
+    return None
+
+
+def _is_field(key: Any, name: str) -> bool:
+    return _key_name(key) == name
+
+
+def _is_wrapper_tail(keys: tuple[Any, ...]) -> bool:
+    # Flax nnx wraps optimizer-state arrays in Variables, which flatten with a
+    # trailing `.value` key; anything else below an entry is not a scalar entry.
+    return all(_is_field(k, "value") for k in keys)
+
+
+def _label(key: Any) -> tuple[str, bool] | None:
+    """(text, is_label) for a key of the path to a state; None for field names."""
+    if isinstance(key, jax.tree_util.DictKey):
+        return str(key.key), True
+    if isinstance(key, jax.tree_util.SequenceKey):
+        return str(key.idx), False
+    if isinstance(key, jax.tree_util.FlattenedIndexKey):
+        return str(key.key), False
+    if isinstance(key, jax.tree_util.GetAttrKey):
+        return None
+    return str(key), False
+
+
+def _parse(path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str | None] | None:
+    """Splits a leaf path into (state prefix, 'hyperparams' or 'count', name)."""
+    for i, key in enumerate(path):
+        if _is_field(key, _HYPERPARAMS_FIELD) and i + 1 < len(path):
+            name_key = path[i + 1]
+            if isinstance(name_key, jax.tree_util.DictKey) and _is_wrapper_tail(path[i + 2 :]):
+                return path[:i], _HYPERPARAMS_FIELD, str(name_key.key)
+        if _is_field(key, _COUNT_FIELD) and _is_wrapper_tail(path[i + 1 :]):
+            return path[:i], _COUNT_FIELD, None
+    return None
+
+
+def hyperparams(state: Any) -> dict[str, jax.Array]:
+    """The hyperparameters used in the last update, as one flat dict.
+
+    Works on the state of any optimizer that contains optaxlr transformations,
+    however nested: ``optax.chain``, ``optax.MultiSteps``, ``optax.partition``,
+    ``optax.masked``, ``optax.inject_hyperparams`` (whose injected values are
+    reported too) and Flax ``nnx.Optimizer`` states. Before the first update it
+    returns the values the first update will use.
+
+    Keys are the hyperparameter names (``learning_rate``, ``momentum``, ``b1``,
+    ``weight_decay``, ...) plus ``step``, the number of updates applied (the
+    largest ``count`` among the reporting transformations). Where two
+    transformations report the same name, each of those keys is prefixed with
+    the labels on the path to its state, joined by ``/``: first only the dict
+    keys (such as ``optax.partition``'s labels: ``backbone/learning_rate``,
+    ``head/learning_rate``), and where those do not tell them apart, the
+    positions in chains as well (``0/learning_rate``, ``2/learning_rate``). A
+    wrapper's entry (``optax.inject_hyperparams``) is dropped where a
+    transformation inside it reports the same name, since the inner value is the
+    one that was used.
+
+    The function only reads the state, so it works under ``jit`` (returning
+    traced values) and costs no recompilation.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, optaxlr
+      >>> opt = optaxlr.sgd(lambda step: 0.1 / (1 + step), momentum=0.9)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> _, state = opt.update(params, state, params)
+      >>> {k: float(v) for k, v in optaxlr.hyperparams(state).items()}
+      {'step': 1.0, 'momentum': 0.9..., 'dampening': 0.0, 'learning_rate': 0.1...}
+
+    Raises:
+      ValueError: if the state holds no optaxlr (or injected) hyperparameters.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    entries: list[tuple[tuple[Any, ...], str, Any]] = []
+    counts: dict[tuple[Any, ...], Any] = {}
+    for path, leaf in leaves:
+        parsed = _parse(tuple(path))
+        if parsed is None:
+            continue
+        prefix, kind, name = parsed
+        if kind == _HYPERPARAMS_FIELD:
+            entries.append((prefix, name, leaf))
+        else:
+            counts[prefix] = leaf
+    if not entries:
+        raise ValueError(
+            "hyperparams() found no hyperparameters in this optimizer state: it reads the "
+            "'hyperparams' field that optaxlr transformations (and optax.inject_hyperparams) "
+            "keep in their state; build the optimizer from optaxlr transformations or aliases."
+        )
+
+    # A wrapper's entry is shadowed by the same name reported below it.
+    def shadowed(prefix: tuple[Any, ...], name: str) -> bool:
+        n = len(prefix)
+        return any(
+            other_name == name and len(other) > n and other[:n] == prefix
+            for other, other_name, _ in entries
+        )
+
+    kept = [(p, n, v) for p, n, v in entries if not shadowed(p, n)]
+    by_name: dict[str, list[tuple[Any, ...]]] = {}
+    for prefix, name, _ in kept:
+        by_name.setdefault(name, []).append(prefix)
+
+    def prefix_text(prefix: tuple[Any, ...], labels_only: bool) -> str:
+        parts = [_label(k) for k in prefix]
+        return "/".join(t for t, is_label in filter(None, parts) if is_label or not labels_only)
+
+    keys: dict[tuple[tuple[Any, ...], str], str] = {}
+    for name, prefixes in by_name.items():
+        if len(prefixes) == 1:
+            keys[(prefixes[0], name)] = name
+            continue
+        labels = [prefix_text(p, labels_only=True) for p in prefixes]
+        if any(not t for t in labels) or len(set(labels)) < len(labels):
+            labels = [prefix_text(p, labels_only=False) for p in prefixes]
+        for p, t in zip(prefixes, labels, strict=True):
+            keys[(p, name)] = f"{t}/{name}" if t else name
+
+    steps = [c for p, c in counts.items() if any(p == q for q, _, _ in entries)]
+    out: dict[str, jax.Array] = {}
+    if steps:
+        step = steps[0]
+        for c in steps[1:]:
+            step = jnp.maximum(step, c)
+        out["step"] = step
+    for prefix, name, value in kept:
+        out[keys[(prefix, name)]] = value
+    return out

@@ -1,0 +1,79 @@
+"""Adagrad's preconditioner."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr._validation import check_number
+from optaxlr.transforms._common import (
+    Hyperparam,
+    check_hyperparam,
+    init_count,
+    init_record,
+    step,
+    unzip,
+    upcast,
+)
+
+__all__ = ["ScaleByAdagradState", "scale_by_adagrad"]
+
+
+class ScaleByAdagradState(NamedTuple):
+    """State of `scale_by_adagrad`."""
+
+    count: jax.Array  # int32 scalar, saturating
+    hyperparams: dict[str, jax.Array]  # {"eps": float32}
+    sum_of_squares: optax.Params  # same dtypes as the parameters
+
+
+def scale_by_adagrad(
+    initial_accumulator_value: float = 0.0, eps: Hyperparam = 1e-10
+) -> optax.GradientTransformation:
+    r"""Divides by the root of the sum of all squared gradients, as ``torch.optim.Adagrad``.
+
+    .. math::
+        s_t = s_{t-1} + g_t^2, \qquad u_t = \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    with :math:`s_0` = ``initial_accumulator_value``. Unlike optax's
+    ``scale_by_rss``, ``eps`` is added outside the square root (PyTorch's
+    convention) and a zero accumulator gives a zero update.
+
+    Args:
+      initial_accumulator_value: starting value of the accumulator, >= 0 (a
+        number: it is used once, at init).
+      eps: term added to the denominator, >= 0, or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state `ScaleByAdagradState`.
+
+    Example:
+      >>> import optax, optaxlr
+      >>> tx = optax.chain(optaxlr.scale_by_adagrad(), optaxlr.scale_by_learning_rate(0.01))
+    """
+    check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
+    check_hyperparam("eps", eps, low=0.0)
+    hparams = {"eps": eps}
+
+    def init_fn(params):
+        sums = jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)
+        return ScaleByAdagradState(init_count(), init_record(hparams), sums)
+
+    def update_fn(updates, state, params=None):
+        del params
+        values, recorded, count = step(hparams, state.count)
+        eps_t = values["eps"]
+
+        def leaf(g, s):
+            g32 = upcast(g)
+            new_s = upcast(s) + g32 * g32
+            return (g32 / (jnp.sqrt(new_s) + eps_t)).astype(g.dtype), new_s.astype(s.dtype)
+
+        out = jax.tree.map(leaf, updates, state.sum_of_squares)
+        new_updates, sums = unzip(updates, out, 2)
+        return new_updates, ScaleByAdagradState(count, recorded, sums)
+
+    return optax.GradientTransformation(init_fn, update_fn)

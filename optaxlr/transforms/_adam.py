@@ -1,0 +1,144 @@
+"""Adam's preconditioner (with AMSGrad and Nesterov variants)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr.transforms._common import (
+    Hyperparam,
+    check_bool,
+    check_hyperparam,
+    init_count,
+    init_record,
+    is_static_zero,
+    lerp,
+    one_minus_pow,
+    step,
+    unzip,
+    upcast,
+)
+
+__all__ = ["ScaleByAdamState", "scale_by_adam"]
+
+
+class ScaleByAdamState(NamedTuple):
+    """State of `scale_by_adam`."""
+
+    count: jax.Array  # int32 scalar, saturating
+    hyperparams: dict[str, jax.Array]  # {"b1", "b2", "eps"[, "eps_root"]: float32}
+    mu: optax.Params  # first moment, in mu_dtype (default: the parameters' dtypes)
+    nu: optax.Params  # second moment, parameters' dtypes
+    nu_max: optax.Params | None  # running maximum of nu with amsgrad, else None
+
+
+def scale_by_adam(
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    eps_root: Hyperparam = 0.0,
+    bias_correction: bool = True,
+    amsgrad: bool = False,
+    nesterov: bool = False,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""Rescales updates by Adam's moment estimates, as ``torch.optim.Adam``.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \\
+        u_t = \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    (:math:`t` counts from 1). With ``amsgrad`` the denominator uses
+    :math:`\max_{s \le t} v_s` of the raw (uncorrected) second moment, as PyTorch
+    does; with ``eps_root`` it is :math:`\sqrt{v_t / (1 - \beta_2^t) + \epsilon_{root}}
+    + \epsilon`; with ``nesterov`` the numerator is Dozat's
+    :math:`\beta_1 \hat m_t + (1 - \beta_1) g_t / (1 - \beta_1^t)` (as optax).
+
+    ``b1`` may follow a schedule: one-cycle policies that cycle momentum write
+    Adam's ``b1`` (``torch.optim.lr_scheduler.OneCycleLR(cycle_momentum=True)``);
+    the bias correction then uses the current :math:`\beta_1`, as PyTorch's.
+
+    Args:
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
+      eps: term added to the denominator outside the square root, >= 0.
+      eps_root: term added inside the square root, >= 0 (0 in PyTorch).
+      bias_correction: divide the moments by :math:`1 - \beta^t`.
+      amsgrad: use the running maximum of the second moment.
+      nesterov: use Nesterov momentum (NAdam without momentum decay).
+      mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16`` to save
+        memory); ``None`` keeps the parameters' dtypes.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state `ScaleByAdamState`.
+
+    Example:
+      >>> import optax, optaxlr
+      >>> adam = optax.chain(optaxlr.scale_by_adam(), optaxlr.scale_by_learning_rate(1e-3))
+    """
+    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("eps", eps, low=0.0)
+    check_hyperparam("eps_root", eps_root, low=0.0)
+    bias_correction = check_bool("bias_correction", bias_correction)
+    amsgrad = check_bool("amsgrad", amsgrad)
+    nesterov = check_bool("nesterov", nesterov)
+    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    use_eps_root = not is_static_zero(eps_root)
+    hparams = {"b1": b1, "b2": b2, "eps": eps}
+    if use_eps_root:
+        hparams["eps_root"] = eps_root
+
+    def init_fn(params):
+        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
+        nu = jax.tree.map(jnp.zeros_like, params)
+        nu_max = jax.tree.map(jnp.zeros_like, params) if amsgrad else None
+        return ScaleByAdamState(init_count(), init_record(hparams), mu, nu, nu_max)
+
+    def update_fn(updates, state, params=None):
+        del params
+        values, recorded, count = step(hparams, state.count)
+        beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
+        if bias_correction:
+            inv_bc1 = 1.0 / one_minus_pow(beta1, count)
+            bc2 = one_minus_pow(beta2, count)
+            sqrt_bc2 = jnp.sqrt(bc2)
+            if nesterov:
+                inv_bc1_next = 1.0 / one_minus_pow(beta1, optax.safe_increment(count))
+        else:
+            inv_bc1 = inv_bc1_next = bc2 = sqrt_bc2 = 1.0
+
+        def leaf(g, m, v, v_max=None):
+            g32 = upcast(g)
+            new_m = lerp(upcast(m), g32, 1 - beta1)
+            new_v = upcast(v) * beta2 + (1 - beta2) * g32 * g32
+            second = new_v
+            if amsgrad:
+                second = new_v_max = jnp.maximum(upcast(v_max), new_v)
+            if use_eps_root:
+                denom = jnp.sqrt(second / bc2 + values["eps_root"]) + eps_t
+            else:
+                denom = jnp.sqrt(second) / sqrt_bc2 + eps_t
+            if nesterov:
+                u = (beta1 * inv_bc1_next * new_m + (1 - beta1) * inv_bc1 * g32) / denom
+            else:
+                u = new_m / denom * inv_bc1
+            out = (u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype))
+            if amsgrad:
+                out += (new_v_max.astype(v_max.dtype),)
+            return out
+
+        if amsgrad:
+            out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
+            new_updates, mu, nu, nu_max = unzip(updates, out, 4)
+        else:
+            out = jax.tree.map(leaf, updates, state.mu, state.nu)
+            new_updates, mu, nu = unzip(updates, out, 3)
+            nu_max = None
+        return new_updates, ScaleByAdamState(count, recorded, mu, nu, nu_max)
+
+    return optax.GradientTransformation(init_fn, update_fn)

@@ -1,0 +1,102 @@
+"""Heavy-ball and Nesterov momentum in PyTorch's convention."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr._validation import concrete_float
+from optaxlr.transforms._common import (
+    Hyperparam,
+    check_bool,
+    check_hyperparam,
+    init_count,
+    init_record,
+    is_static_zero,
+    step,
+    unzip,
+    upcast,
+)
+
+__all__ = ["TraceState", "trace"]
+
+
+class TraceState(NamedTuple):
+    """State of `trace`: the count, the values last used and the momentum buffer."""
+
+    count: jax.Array  # int32 scalar, saturating
+    hyperparams: dict[str, jax.Array]  # {"momentum"[, "dampening"]: float32}
+    trace: optax.Params  # same dtypes as the parameters
+
+
+def trace(
+    decay: Hyperparam, nesterov: bool = False, dampening: Hyperparam = 0.0
+) -> optax.GradientTransformation:
+    r"""Momentum as in ``torch.optim.SGD``.
+
+    With momentum :math:`\mu_t` (``decay``) and dampening :math:`d_t`:
+
+    .. math::
+        b_1 = g_1, \qquad b_t = \mu_t b_{t-1} + (1 - d_t)\, g_t \quad (t > 1)
+
+    and the update is :math:`u_t = b_t`, or :math:`u_t = g_t + \mu_t b_t` with
+    ``nesterov=True``. The buffer starts as the first gradient, undampened, as in
+    PyTorch; without dampening this equals optax's ``trace`` (a buffer starting
+    at zero). The decay may be a schedule such as
+    ``optaxlr.schedules.one_cycle_momentum``; it is reported as ``momentum``.
+
+    Args:
+      decay: momentum coefficient in [0, 1], or a schedule.
+      nesterov: use Nesterov momentum (requires a nonzero ``decay`` and no
+        dampening, as in PyTorch).
+      dampening: dampening in [0, 1], or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state `TraceState`; the buffer has
+      the parameters' dtype, half-precision leaves are updated in float32.
+
+    Example:
+      >>> import optax, optaxlr
+      >>> sgd_nesterov = optax.chain(
+      ...     optaxlr.trace(0.9, nesterov=True), optaxlr.scale_by_learning_rate(0.1))
+    """
+    check_hyperparam("decay", decay, low=0.0, high=1.0)
+    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
+    nesterov = check_bool("nesterov", nesterov)
+    if nesterov:
+        if is_static_zero(decay):
+            raise ValueError("nesterov=True requires a nonzero momentum (decay), got 0")
+        if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
+            raise ValueError(f"nesterov=True requires dampening=0, got {dampening!r}")
+    damped = not is_static_zero(dampening)
+    hparams = {"momentum": decay}
+    if damped:
+        hparams["dampening"] = dampening
+
+    def init_fn(params):
+        return TraceState(init_count(), init_record(hparams), jax.tree.map(jnp.zeros_like, params))
+
+    def update_fn(updates, state, params=None):
+        del params
+        values, recorded, count = step(hparams, state.count)
+        mu = values["momentum"]
+        first = state.count == 0
+
+        def leaf(g, b):
+            g32, b32 = upcast(g), upcast(b)
+            if damped:
+                # PyTorch seeds the buffer with the undampened first gradient.
+                new_b = jnp.where(first, g32, mu * b32 + (1.0 - values["dampening"]) * g32)
+            else:
+                new_b = mu * b32 + g32
+            out = g32 + mu * new_b if nesterov else new_b
+            return out.astype(g.dtype), new_b.astype(b.dtype)
+
+        out = jax.tree.map(leaf, updates, state.trace)
+        new_updates, new_trace = unzip(updates, out, 2)
+        return new_updates, TraceState(count, recorded, new_trace)
+
+    return optax.GradientTransformation(init_fn, update_fn)
