@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -60,7 +60,13 @@ SKIPPED: dict[str, str] = {}
 # --------------------------------------------------------------------------- helpers
 
 
+class Raw(str):
+    """A string shown as it is in a case id (not quoted)."""
+
+
 def _fmt(v: Any) -> str:
+    if isinstance(v, Raw):
+        return str(v)
     if isinstance(v, bool | int | str):
         return repr(v) if isinstance(v, str) else str(v)
     if isinstance(v, float):
@@ -277,8 +283,12 @@ def gen_torch() -> None:
         (dict(base_lr=0.01, max_lr=0.2, step_size_up=5, mode="exp_range", gamma=0.97), 40),
         (
             dict(
-                base_lr=0.001, max_lr=0.01, step_size_up=3, step_size_down=4,
-                mode="exp_range", gamma=0.9,
+                base_lr=0.001,
+                max_lr=0.01,
+                step_size_up=3,
+                step_size_down=4,
+                mode="exp_range",
+                gamma=0.9,
             ),
             30,
         ),
@@ -294,8 +304,14 @@ def gen_torch() -> None:
             "gamma": kw.get("gamma", 1.0),
         }
         values = run(lambda o, full=full: L.CyclicLR(o, **full), 0.1, n)
-        add_case("torch", "CyclicLR", "torch." + _call("CyclicLR", full),
-                 ref("CyclicLR", 0.1, full), cfg, values)
+        add_case(
+            "torch",
+            "CyclicLR",
+            "torch." + _call("CyclicLR", full),
+            ref("CyclicLR", 0.1, full),
+            cfg,
+            values,
+        )
 
     # OneCycleLR -> one_cycle (lr) and one_cycle_momentum (momentum / Adam beta1)
     one_cycle_cases = [
@@ -303,16 +319,29 @@ def gen_torch() -> None:
         dict(max_lr=0.5, total_steps=23, pct_start=0.25, anneal_strategy="linear"),
         dict(max_lr=1.0, total_steps=30, pct_start=0.3, anneal_strategy="cos", three_phase=True),
         dict(
-            max_lr=0.2, total_steps=17, pct_start=0.35, anneal_strategy="linear",
-            div_factor=10.0, final_div_factor=100.0, three_phase=True,
+            max_lr=0.2,
+            total_steps=17,
+            pct_start=0.35,
+            anneal_strategy="linear",
+            div_factor=10.0,
+            final_div_factor=100.0,
+            three_phase=True,
         ),
         dict(
-            max_lr=0.05, total_steps=100, pct_start=0.3, anneal_strategy="cos",
-            base_momentum=0.8, max_momentum=0.9,
+            max_lr=0.05,
+            total_steps=100,
+            pct_start=0.3,
+            anneal_strategy="cos",
+            base_momentum=0.8,
+            max_momentum=0.9,
         ),
         dict(
-            max_lr=0.3, total_steps=41, pct_start=0.1, anneal_strategy="cos",
-            div_factor=5.0, final_div_factor=1000.0,
+            max_lr=0.3,
+            total_steps=41,
+            pct_start=0.1,
+            anneal_strategy="cos",
+            div_factor=5.0,
+            final_div_factor=1000.0,
         ),
     ]
     for kw in one_cycle_cases:
@@ -353,26 +382,45 @@ def gen_torch() -> None:
             return L.OneCycleLR(o, **full)
 
         base_id = "torch." + _call("OneCycleLR", kw)
-        add_case("torch", "OneCycleLR", base_id, ref("OneCycleLR", 0.1, full), lr_cfg,
-                 run(make, 0.1, n))
-        add_case("torch", "OneCycleLR", base_id + "[momentum]",
-                 ref("OneCycleLR", 0.1, full) + ' -> param_groups[0]["momentum"]', mom_cfg,
-                 run(make, 0.1, n, read="momentum"))
-        add_case("torch", "OneCycleLR", base_id + "[Adam.betas[0]]",
-                 ref("OneCycleLR", 0.1, full, adam=True) + ' -> param_groups[0]["betas"][0]',
-                 mom_cfg, run(make, 0.1, n, read="beta1", adam=True))
+        add_case(
+            "torch", "OneCycleLR", base_id, ref("OneCycleLR", 0.1, full), lr_cfg, run(make, 0.1, n)
+        )
+        add_case(
+            "torch",
+            "OneCycleLR",
+            base_id + "[momentum]",
+            ref("OneCycleLR", 0.1, full) + ' -> param_groups[0]["momentum"]',
+            mom_cfg,
+            run(make, 0.1, n, read="momentum"),
+        )
+        add_case(
+            "torch",
+            "OneCycleLR",
+            base_id + "[Adam.betas[0]]",
+            ref("OneCycleLR", 0.1, full, adam=True) + ' -> param_groups[0]["betas"][0]',
+            mom_cfg,
+            run(make, 0.1, n, read="beta1", adam=True),
+        )
 
     # SequentialLR -> join
     seq_cases = [
         (0.1, dict(start_factor=0.1, total_iters=4), "ExponentialLR", dict(gamma=0.9), 5, 20),
         (0.1, dict(start_factor=0.2, total_iters=6), "ExponentialLR", dict(gamma=0.8), 3, 15),
         (
-            0.1, dict(start_factor=0.01, total_iters=5), "CosineAnnealingLR",
-            dict(T_max=10, eta_min=0.001), 5, 35,
+            0.1,
+            dict(start_factor=0.01, total_iters=5),
+            "CosineAnnealingLR",
+            dict(T_max=10, eta_min=0.001),
+            5,
+            35,
         ),
         (
-            1.0, dict(start_factor=0.5, end_factor=1.0, total_iters=8), "CosineAnnealingLR",
-            dict(T_max=6, eta_min=0.0), 4, 25,
+            1.0,
+            dict(start_factor=0.5, end_factor=1.0, total_iters=8),
+            "CosineAnnealingLR",
+            dict(T_max=6, eta_min=0.0),
+            4,
+            25,
         ),
     ]
     for base, lin_kw, second, second_kw, milestone, n in seq_cases:
@@ -383,8 +431,11 @@ def gen_torch() -> None:
             "transition_steps": lin_kw["total_iters"],
         }
         if second == "ExponentialLR":
-            second_cfg = {"name": "exponential", "init_value": base,
-                          "decay_rate": second_kw["gamma"]}
+            second_cfg = {
+                "name": "exponential",
+                "init_value": base,
+                "decay_rate": second_kw["gamma"],
+            }
         else:
             second_cfg = {
                 "name": "cosine",
@@ -401,8 +452,11 @@ def gen_torch() -> None:
             return L.SequentialLR(o, [s1, s2], milestones=[milestone])
 
         inner = f"[{_call('LinearLR', lin_kw)},{_call(second, second_kw)}]"
-        case_id = ("torch.SequentialLR(" + (f"lr={base!r}," if base != 0.1 else "")
-                   + f"schedulers={inner},milestones=[{milestone}])")
+        case_id = (
+            "torch.SequentialLR("
+            + (f"lr={base!r}," if base != 0.1 else "")
+            + f"schedulers={inner},milestones=[{milestone}])"
+        )
         reference = (
             f"opt = SGD([p], lr={base!r}, momentum=0.9); torch.optim.lr_scheduler.SequentialLR("
             f"opt, [LinearLR(opt, {', '.join(f'{k}={v!r}' for k, v in lin_kw.items())}), "
@@ -420,8 +474,11 @@ def gen_torch() -> None:
             "name": "product",
             "schedules": [
                 {"name": "constant", "value": base},
-                {"name": "piecewise_constant", "boundaries": [c_kw["total_iters"]],
-                 "values": [c_kw["factor"], 1.0]},
+                {
+                    "name": "piecewise_constant",
+                    "boundaries": [c_kw["total_iters"]],
+                    "values": [c_kw["factor"], 1.0],
+                },
                 {"name": "exponential", "init_value": 1.0, "decay_rate": gamma},
             ],
         }
@@ -429,8 +486,11 @@ def gen_torch() -> None:
         def make(o, c_kw=c_kw, gamma=gamma):
             return L.ChainedScheduler([L.ConstantLR(o, **c_kw), L.ExponentialLR(o, gamma=gamma)])
 
-        case_id = ("torch.ChainedScheduler(" + (f"lr={base!r}," if base != 0.1 else "")
-                   + f"[{_call('ConstantLR', c_kw)},ExponentialLR(gamma={gamma!r})])")
+        case_id = (
+            "torch.ChainedScheduler("
+            + (f"lr={base!r}," if base != 0.1 else "")
+            + f"schedulers=[{_call('ConstantLR', c_kw)},ExponentialLR(gamma={gamma!r})])"
+        )
         reference = (
             f"opt = SGD([p], lr={base!r}, momentum=0.9); torch.optim.lr_scheduler.ChainedScheduler("
             f"[ConstantLR(opt, factor={c_kw['factor']!r}, total_iters={c_kw['total_iters']}), "
@@ -460,12 +520,26 @@ def gen_optax() -> None:
             raise TypeError(f"optax returned {out.dtype}, expected float64")
         return [float(v) for v in out]
 
-    def add(peer: str, kw: dict[str, Any], fn: Callable[[Any], Any], cfg: dict[str, Any], n: int,
-            id_kw: dict[str, Any] | None = None, reference: str | None = None):
-        reference = reference or f"optax.{peer}(" + ", ".join(
-            f"{k}={v!r}" for k, v in kw.items()) + ")"
-        add_case("optax", peer, "optax." + _call(peer, id_kw if id_kw is not None else kw),
-                 reference, cfg, evaluate(fn, n))
+    def add(
+        peer: str,
+        kw: dict[str, Any],
+        fn: Callable[[Any], Any],
+        cfg: dict[str, Any],
+        n: int,
+        id_kw: dict[str, Any] | None = None,
+        reference: str | None = None,
+    ):
+        reference = (
+            reference or f"optax.{peer}(" + ", ".join(f"{k}={v!r}" for k, v in kw.items()) + ")"
+        )
+        add_case(
+            "optax",
+            peer,
+            "optax." + _call(peer, id_kw if id_kw is not None else kw),
+            reference,
+            cfg,
+            evaluate(fn, n),
+        )
 
     # linear_schedule -> linear
     for kw, n in [
@@ -473,9 +547,13 @@ def gen_optax() -> None:
         (dict(init_value=1.0, end_value=0.01, transition_steps=20, transition_begin=5), 60),
         (dict(init_value=0.2, end_value=0.0, transition_steps=7, transition_begin=3), 25),
     ]:
-        cfg = {"name": "linear", "init_value": kw["init_value"], "end_value": kw["end_value"],
-               "transition_steps": kw["transition_steps"],
-               "transition_begin": kw.get("transition_begin", 0)}
+        cfg = {
+            "name": "linear",
+            "init_value": kw["init_value"],
+            "end_value": kw["end_value"],
+            "transition_steps": kw["transition_steps"],
+            "transition_begin": kw.get("transition_begin", 0),
+        }
         add("linear_schedule", kw, optax.linear_schedule(**kw), cfg, n)
 
     # piecewise_constant_schedule -> piecewise_constant(convention="optax")
@@ -488,19 +566,40 @@ def gen_optax() -> None:
         values = [kw["init_value"]]
         for b in bounds:
             values.append(values[-1] * kw["boundaries_and_scales"][b])
-        cfg = {"name": "piecewise_constant", "boundaries": bounds, "values": values,
-               "convention": "optax"}
+        cfg = {
+            "name": "piecewise_constant",
+            "boundaries": bounds,
+            "values": values,
+            "convention": "optax",
+        }
         add("piecewise_constant_schedule", kw, optax.piecewise_constant_schedule(**kw), cfg, n)
 
     # exponential_decay -> exponential
     for kw, n in [
         (dict(init_value=0.1, transition_steps=5, decay_rate=0.5), 40),
         (dict(init_value=0.1, transition_steps=4, decay_rate=0.7, staircase=True), 30),
-        (dict(init_value=1.0, transition_steps=3, decay_rate=0.8, transition_begin=10,
-              end_value=0.01), 80),
+        (
+            dict(
+                init_value=1.0,
+                transition_steps=3,
+                decay_rate=0.8,
+                transition_begin=10,
+                end_value=0.01,
+            ),
+            80,
+        ),
         (dict(init_value=0.1, transition_steps=2, decay_rate=1.5, end_value=0.5), 30),
-        (dict(init_value=0.5, transition_steps=3, decay_rate=0.5, transition_begin=4,
-              staircase=True, end_value=0.02), 40),
+        (
+            dict(
+                init_value=0.5,
+                transition_steps=3,
+                decay_rate=0.5,
+                transition_begin=4,
+                staircase=True,
+                end_value=0.02,
+            ),
+            40,
+        ),
         (dict(init_value=0.1, transition_steps=1, decay_rate=0.99), 300),
     ]:
         cfg = {
@@ -520,59 +619,132 @@ def gen_optax() -> None:
         (dict(init_value=1.0, decay_steps=15, alpha=0.1, exponent=2.0), 40),
         (dict(init_value=0.1, decay_steps=7, alpha=0.05, exponent=0.5), 20),
     ]:
-        cfg = {"name": "cosine", "init_value": kw["init_value"], "decay_steps": kw["decay_steps"],
-               "end_value": kw["alpha"] * kw["init_value"], "exponent": kw.get("exponent", 1.0)}
+        cfg = {
+            "name": "cosine",
+            "init_value": kw["init_value"],
+            "decay_steps": kw["decay_steps"],
+            "end_value": kw["alpha"] * kw["init_value"],
+            "exponent": kw.get("exponent", 1.0),
+        }
         add("cosine_decay_schedule", kw, optax.cosine_decay_schedule(**kw), cfg, n)
 
     # join_schedules -> join
     fn = optax.join_schedules(
-        [optax.linear_schedule(0.0, 0.1, 5), optax.cosine_decay_schedule(0.1, 20)], [5])
-    cfg = {"name": "join", "boundaries": [5], "schedules": [
-        {"name": "linear", "init_value": 0.0, "end_value": 0.1, "transition_steps": 5},
-        {"name": "cosine", "init_value": 0.1, "decay_steps": 20},
-    ]}
-    add("join_schedules", {}, fn, cfg, 60,
-        id_kw={"schedules": "[linear_schedule(0.0,0.1,5),cosine_decay_schedule(0.1,20)]",
-               "boundaries": [5]},
+        [optax.linear_schedule(0.0, 0.1, 5), optax.cosine_decay_schedule(0.1, 20)], [5]
+    )
+    cfg = {
+        "name": "join",
+        "boundaries": [5],
+        "schedules": [
+            {"name": "linear", "init_value": 0.0, "end_value": 0.1, "transition_steps": 5},
+            {"name": "cosine", "init_value": 0.1, "decay_steps": 20},
+        ],
+    }
+    add(
+        "join_schedules",
+        {},
+        fn,
+        cfg,
+        60,
+        id_kw={
+            "schedules": Raw("[linear_schedule(0.0,0.1,5),cosine_decay_schedule(0.1,20)]"),
+            "boundaries": [5],
+        },
         reference="optax.join_schedules([optax.linear_schedule(0.0, 0.1, 5), "
-                  "optax.cosine_decay_schedule(0.1, 20)], [5])")
+        "optax.cosine_decay_schedule(0.1, 20)], [5])",
+    )
     fn = optax.join_schedules(
-        [optax.constant_schedule(0.01), optax.linear_schedule(0.01, 0.1, 10),
-         optax.exponential_decay(0.1, 5, 0.5)], [3, 13])
-    cfg = {"name": "join", "boundaries": [3, 13], "schedules": [
-        {"name": "constant", "value": 0.01},
-        {"name": "linear", "init_value": 0.01, "end_value": 0.1, "transition_steps": 10},
-        {"name": "exponential", "init_value": 0.1, "decay_rate": 0.5, "decay_steps": 5},
-    ]}
-    add("join_schedules", {}, fn, cfg, 45,
-        id_kw={"schedules": "[constant_schedule(0.01),linear_schedule(0.01,0.1,10),"
-                            "exponential_decay(0.1,5,0.5)]", "boundaries": [3, 13]},
+        [
+            optax.constant_schedule(0.01),
+            optax.linear_schedule(0.01, 0.1, 10),
+            optax.exponential_decay(0.1, 5, 0.5),
+        ],
+        [3, 13],
+    )
+    cfg = {
+        "name": "join",
+        "boundaries": [3, 13],
+        "schedules": [
+            {"name": "constant", "value": 0.01},
+            {"name": "linear", "init_value": 0.01, "end_value": 0.1, "transition_steps": 10},
+            {"name": "exponential", "init_value": 0.1, "decay_rate": 0.5, "decay_steps": 5},
+        ],
+    }
+    add(
+        "join_schedules",
+        {},
+        fn,
+        cfg,
+        45,
+        id_kw={
+            "schedules": Raw(
+                "[constant_schedule(0.01),linear_schedule(0.01,0.1,10),"
+                "exponential_decay(0.1,5,0.5)]"
+            ),
+            "boundaries": [3, 13],
+        },
         reference="optax.join_schedules([optax.constant_schedule(0.01), "
-                  "optax.linear_schedule(0.01, 0.1, 10), optax.exponential_decay(0.1, 5, 0.5)], "
-                  "[3, 13])")
+        "optax.linear_schedule(0.01, 0.1, 10), optax.exponential_decay(0.1, 5, 0.5)], "
+        "[3, 13])",
+    )
 
     # warmup_cosine_decay_schedule -> warmup(cosine)
     for kw, n in [
         (dict(init_value=0.0, peak_value=0.1, warmup_steps=5, decay_steps=25, end_value=0.001), 60),
-        (dict(init_value=0.01, peak_value=1.0, warmup_steps=10, decay_steps=50, end_value=0.0,
-              exponent=2.0), 120),
+        (
+            dict(
+                init_value=0.01,
+                peak_value=1.0,
+                warmup_steps=10,
+                decay_steps=50,
+                end_value=0.0,
+                exponent=2.0,
+            ),
+            120,
+        ),
         (dict(init_value=0.0, peak_value=0.1, warmup_steps=1, decay_steps=12, end_value=0.01), 30),
     ]:
-        inner = {"name": "cosine", "init_value": kw["peak_value"],
-                 "decay_steps": kw["decay_steps"] - kw["warmup_steps"],
-                 "end_value": kw["end_value"]}
+        inner = {
+            "name": "cosine",
+            "init_value": kw["peak_value"],
+            "decay_steps": kw["decay_steps"] - kw["warmup_steps"],
+            "end_value": kw["end_value"],
+        }
         if kw.get("exponent", 1.0) != 1.0:
             inner["exponent"] = kw["exponent"]
-        cfg = {"name": "warmup", "schedule": inner, "warmup_steps": kw["warmup_steps"],
-               "start_value": kw["init_value"]}
+        cfg = {
+            "name": "warmup",
+            "schedule": inner,
+            "warmup_steps": kw["warmup_steps"],
+            "start_value": kw["init_value"],
+        }
         add("warmup_cosine_decay_schedule", kw, optax.warmup_cosine_decay_schedule(**kw), cfg, n)
 
     # warmup_exponential_decay_schedule -> warmup(exponential)
     for kw, n in [
-        (dict(init_value=0.0, peak_value=0.1, warmup_steps=5, transition_steps=4, decay_rate=0.5,
-              transition_begin=3, staircase=True, end_value=0.001), 60),
-        (dict(init_value=0.001, peak_value=0.2, warmup_steps=8, transition_steps=10,
-              decay_rate=0.9), 80),
+        (
+            dict(
+                init_value=0.0,
+                peak_value=0.1,
+                warmup_steps=5,
+                transition_steps=4,
+                decay_rate=0.5,
+                transition_begin=3,
+                staircase=True,
+                end_value=0.001,
+            ),
+            60,
+        ),
+        (
+            dict(
+                init_value=0.001,
+                peak_value=0.2,
+                warmup_steps=8,
+                transition_steps=10,
+                decay_rate=0.9,
+            ),
+            80,
+        ),
     ]:
         inner = {
             "name": "exponential",
@@ -583,44 +755,63 @@ def gen_optax() -> None:
             "end_value": kw.get("end_value"),
             "transition_begin": kw.get("transition_begin", 0),
         }
-        cfg = {"name": "warmup", "schedule": inner, "warmup_steps": kw["warmup_steps"],
-               "start_value": kw["init_value"]}
-        add("warmup_exponential_decay_schedule", kw,
-            optax.warmup_exponential_decay_schedule(**kw), cfg, n)
+        cfg = {
+            "name": "warmup",
+            "schedule": inner,
+            "warmup_steps": kw["warmup_steps"],
+            "start_value": kw["init_value"],
+        }
+        add(
+            "warmup_exponential_decay_schedule",
+            kw,
+            optax.warmup_exponential_decay_schedule(**kw),
+            cfg,
+            n,
+        )
 
 
 # --------------------------------------------------------------------------- keras
 
 
 def gen_keras() -> None:
-    # Keras' type promotion maps every 64-bit dtype to 32 bits, even with floatx float64,
-    # except for arrays that are already backend tensors: under the JAX backend with x64
-    # enabled, Python floats become float64 jax arrays and stay float64.
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    # Keras' type promotion turns every 64-bit float into float32 except under the
+    # TensorFlow backend, and there a Python float argument still passes through float32
+    # (cast(convert_to_tensor(0.7), float64) is 0.699999988). So run Keras on TensorFlow
+    # with every float argument given as a float64 tensor; then every op stays float64.
     import keras
+    import tensorflow as tf
     from keras.optimizers import schedules as S
 
-    if keras.backend.backend() != "jax":
-        raise RuntimeError(f"run with KERAS_BACKEND=jax (got {keras.backend.backend()})")
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"run with KERAS_BACKEND=tensorflow (got {keras.backend.backend()})")
     keras.config.set_floatx("float64")
     VERSIONS["keras"] = keras.__version__
     VERSIONS["keras_backend"] = keras.backend.backend()
 
+    def f64(v: Any) -> Any:
+        if isinstance(v, float):
+            return tf.constant(v, tf.float64)
+        if isinstance(v, list):
+            return [f64(x) for x in v]
+        return v
+
     def evaluate(sched: Any, n: int) -> list[float]:
         out = []
         for t in range(n):
-            v = np.asarray(sched(t))
-            if v.dtype != np.float64:
+            v = sched(tf.constant(t, tf.int64))
+            if v.dtype != tf.float64:
                 raise TypeError(f"keras returned {v.dtype}, expected float64")
-            out.append(float(v))
+            out.append(float(v.numpy()))
         return out
 
     def add(cls: str, kw: dict[str, Any], cfg: dict[str, Any], n: int):
-        sched = getattr(S, cls)(**kw)
-        reference = f"keras.optimizers.schedules.{cls}(" + ", ".join(
-            f"{k}={v!r}" for k, v in kw.items()) + ")"
+        sched = getattr(S, cls)(**{k: f64(v) for k, v in kw.items()})
+        reference = (
+            f"keras.optimizers.schedules.{cls}("
+            + ", ".join(f"{k}={v!r}" for k, v in kw.items())
+            + ")(step) with KERAS_BACKEND=tensorflow, floatx float64 and every float argument"
+            " passed as tf.constant(x, tf.float64)"
+        )
         add_case("keras", cls, "keras." + _call(cls, kw), reference, cfg, evaluate(sched, n))
 
     for kw, n in [
@@ -628,8 +819,12 @@ def gen_keras() -> None:
         (dict(boundaries=[3], values=[1.0, 0.5]), 10),
         (dict(boundaries=[2, 4, 8, 16], values=[0.1, 0.2, 0.05, 0.01, 0.001]), 30),
     ]:
-        cfg = {"name": "piecewise_constant", "boundaries": kw["boundaries"],
-               "values": kw["values"], "convention": "keras"}
+        cfg = {
+            "name": "piecewise_constant",
+            "boundaries": kw["boundaries"],
+            "values": kw["values"],
+            "convention": "keras",
+        }
         add("PiecewiseConstantDecay", kw, cfg, n)
 
     for kw, n in [
@@ -637,9 +832,13 @@ def gen_keras() -> None:
         (dict(initial_learning_rate=0.1, decay_steps=3, decay_rate=0.7, staircase=True), 25),
         (dict(initial_learning_rate=1.0, decay_steps=10, decay_rate=0.96), 100),
     ]:
-        cfg = {"name": "exponential", "init_value": kw["initial_learning_rate"],
-               "decay_rate": kw["decay_rate"], "decay_steps": kw["decay_steps"],
-               "staircase": kw.get("staircase", False)}
+        cfg = {
+            "name": "exponential",
+            "init_value": kw["initial_learning_rate"],
+            "decay_rate": kw["decay_rate"],
+            "decay_steps": kw["decay_steps"],
+            "staircase": kw.get("staircase", False),
+        }
         add("ExponentialDecay", kw, cfg, n)
 
     for kw, n in [
@@ -647,44 +846,79 @@ def gen_keras() -> None:
         (dict(initial_learning_rate=0.1, decay_steps=4, decay_rate=1.0, staircase=True), 25),
         (dict(initial_learning_rate=1.0, decay_steps=1, decay_rate=0.1), 50),
     ]:
-        cfg = {"name": "inverse_time", "init_value": kw["initial_learning_rate"],
-               "decay_rate": kw["decay_rate"], "decay_steps": kw["decay_steps"],
-               "staircase": kw.get("staircase", False)}
+        cfg = {
+            "name": "inverse_time",
+            "init_value": kw["initial_learning_rate"],
+            "decay_rate": kw["decay_rate"],
+            "decay_steps": kw["decay_steps"],
+            "staircase": kw.get("staircase", False),
+        }
         add("InverseTimeDecay", kw, cfg, n)
 
     for kw, n in [
         (dict(initial_learning_rate=0.1, decay_steps=10, end_learning_rate=0.001, power=1.0), 25),
-        (dict(initial_learning_rate=0.1, decay_steps=6, end_learning_rate=0.01, power=2.0,
-              cycle=True), 40),
+        (
+            dict(
+                initial_learning_rate=0.1,
+                decay_steps=6,
+                end_learning_rate=0.01,
+                power=2.0,
+                cycle=True,
+            ),
+            40,
+        ),
         (dict(initial_learning_rate=1.0, decay_steps=8, end_learning_rate=0.0, power=0.5), 20),
-        (dict(initial_learning_rate=0.1, decay_steps=5, end_learning_rate=0.0001, power=1.0,
-              cycle=True), 30),
+        (
+            dict(
+                initial_learning_rate=0.1,
+                decay_steps=5,
+                end_learning_rate=0.0001,
+                power=1.0,
+                cycle=True,
+            ),
+            30,
+        ),
     ]:
-        cfg = {"name": "polynomial", "init_value": kw["initial_learning_rate"],
-               "end_value": kw["end_learning_rate"], "decay_steps": kw["decay_steps"],
-               "power": kw["power"], "cycle": kw.get("cycle", False)}
+        cfg = {
+            "name": "polynomial",
+            "init_value": kw["initial_learning_rate"],
+            "end_value": kw["end_learning_rate"],
+            "decay_steps": kw["decay_steps"],
+            "power": kw["power"],
+            "cycle": kw.get("cycle", False),
+        }
         add("PolynomialDecay", kw, cfg, n)
 
     for kw, n in [
         (dict(initial_learning_rate=0.1, decay_steps=20, alpha=0.0), 50),
         (dict(initial_learning_rate=1.0, decay_steps=13, alpha=0.05), 30),
     ]:
-        cfg = {"name": "cosine", "init_value": kw["initial_learning_rate"],
-               "decay_steps": kw["decay_steps"],
-               "end_value": kw["alpha"] * kw["initial_learning_rate"]}
+        cfg = {
+            "name": "cosine",
+            "init_value": kw["initial_learning_rate"],
+            "decay_steps": kw["decay_steps"],
+            "end_value": kw["alpha"] * kw["initial_learning_rate"],
+        }
         add("CosineDecay", kw, cfg, n)
 
     for kw, n in [
         (dict(initial_learning_rate=0.1, first_decay_steps=5, t_mul=2.0, m_mul=0.5, alpha=0.1), 80),
-        (dict(initial_learning_rate=0.1, first_decay_steps=6, t_mul=1.0, m_mul=0.8, alpha=0.01),
-         40),
+        (
+            dict(initial_learning_rate=0.1, first_decay_steps=6, t_mul=1.0, m_mul=0.8, alpha=0.01),
+            40,
+        ),
         (dict(initial_learning_rate=1.0, first_decay_steps=4, t_mul=1.5, m_mul=1.0, alpha=0.0), 50),
         (dict(initial_learning_rate=0.5, first_decay_steps=3, t_mul=3.0, m_mul=0.7, alpha=0.2), 45),
     ]:
-        cfg = {"name": "cosine_restarts", "init_value": kw["initial_learning_rate"],
-               "first_cycle_steps": kw["first_decay_steps"], "cycle_mult": kw["t_mul"],
-               "cycle_decay": kw["m_mul"], "end_value": kw["alpha"] * kw["initial_learning_rate"],
-               "convention": "keras"}
+        cfg = {
+            "name": "cosine_restarts",
+            "init_value": kw["initial_learning_rate"],
+            "first_cycle_steps": kw["first_decay_steps"],
+            "cycle_mult": kw["t_mul"],
+            "cycle_decay": kw["m_mul"],
+            "end_value": kw["alpha"] * kw["initial_learning_rate"],
+            "convention": "keras",
+        }
         add("CosineDecayRestarts", kw, cfg, n)
 
 
@@ -714,24 +948,40 @@ def gen_tensorflow() -> None:
         (0.1, dict(decay_steps=3, decay_rate=0.3, staircase=True), 25),
         (1.0, dict(decay_steps=1, decay_rate=0.05), 100),
     ]:
+
         def make(step, lr=lr, kw=kw):
             return tf.compat.v1.train.natural_exp_decay(
-                tf.constant(lr, tf.float64), step, kw["decay_steps"],
-                tf.constant(kw["decay_rate"], tf.float64), staircase=kw.get("staircase", False))
+                tf.constant(lr, tf.float64),
+                step,
+                kw["decay_steps"],
+                tf.constant(kw["decay_rate"], tf.float64),
+                staircase=kw.get("staircase", False),
+            )
 
-        cfg = {"name": "natural_exp", "init_value": lr, "decay_rate": kw["decay_rate"],
-               "decay_steps": kw["decay_steps"], "staircase": kw.get("staircase", False)}
+        cfg = {
+            "name": "natural_exp",
+            "init_value": lr,
+            "decay_rate": kw["decay_rate"],
+            "decay_steps": kw["decay_steps"],
+            "staircase": kw.get("staircase", False),
+        }
         reference = (
             f"tf.compat.v1.train.natural_exp_decay(tf.constant({lr!r}, tf.float64), step, "
             f"decay_steps={kw['decay_steps']}, decay_rate=tf.constant({kw['decay_rate']!r}, "
             f"tf.float64), staircase={kw.get('staircase', False)})"
         )
-        add_case("tensorflow", "natural_exp_decay",
-                 "tf1." + _call("natural_exp_decay", {"learning_rate": lr, **kw}),
-                 reference, cfg, evaluate(make, n))
+        add_case(
+            "tensorflow",
+            "natural_exp_decay",
+            "tf1." + _call("natural_exp_decay", {"learning_rate": lr, **kw}),
+            reference,
+            cfg,
+            evaluate(make, n),
+        )
 
     # LinearCosineDecay multiplies by constant_op.constant(math.pi), a float32 tensor, so a
-    # float64 learning rate fails; evaluate it with that one constant made float64 and check
+    # float64 learning rate fails; evaluate it with that one constant made float64 (and the
+    # float arguments as float64 tensors: a Python float is cast through float32) and check
     # the result against the unpatched float32 run.
     real_constant_op = tf_lrs.constant_op
 
@@ -750,9 +1000,12 @@ def gen_tensorflow() -> None:
         (1.0, dict(decay_steps=30, num_periods=2.0, alpha=0.1, beta=0.01), 60),
         (0.1, dict(decay_steps=10, num_periods=1.5, alpha=0.5, beta=0.0), 25),
     ]:
+
         def make(step, lr=lr, kw=kw, dtype=tf.float64):
-            return tf.compat.v1.train.linear_cosine_decay(
-                tf.constant(lr, dtype), step, **kw)
+            floats = {
+                k: tf.constant(v, dtype) if isinstance(v, float) else v for k, v in kw.items()
+            }
+            return tf.compat.v1.train.linear_cosine_decay(tf.constant(lr, dtype), step, **floats)
 
         tf_lrs.constant_op = _Float64Constants("constant_op")
         try:
@@ -765,11 +1018,17 @@ def gen_tensorflow() -> None:
         reference = (
             f"tf.compat.v1.train.linear_cosine_decay(tf.constant({lr!r}, tf.float64), step, "
             + ", ".join(f"{k}={v!r}" for k, v in kw.items())
-            + ") with LinearCosineDecay's float32 pi constant made float64"
+            + ") with float arguments as tf.constant(x, tf.float64) and LinearCosineDecay's"
+            " float32 pi constant made float64"
         )
-        add_case("tensorflow", "linear_cosine_decay",
-                 "tf1." + _call("linear_cosine_decay", {"learning_rate": lr, **kw}),
-                 reference, cfg, values)
+        add_case(
+            "tensorflow",
+            "linear_cosine_decay",
+            "tf1." + _call("linear_cosine_decay", {"learning_rate": lr, **kw}),
+            reference,
+            cfg,
+            values,
+        )
 
 
 # --------------------------------------------------------------------------- timm
@@ -819,12 +1078,34 @@ def gen_timm() -> None:
         (0.1, dict(t_initial=5, lr_min=0.01, cycle_mul=2.0, cycle_decay=0.7, cycle_limit=4), 90),
         (1.0, dict(t_initial=8, lr_min=0.0, cycle_mul=1.0, cycle_decay=1.0, cycle_limit=1), 20),
         (0.1, dict(t_initial=4, lr_min=0.005, cycle_mul=1.0, cycle_decay=0.8, cycle_limit=100), 40),
-        (0.1, dict(t_initial=10, lr_min=0.001, cycle_mul=1.0, cycle_decay=0.5, cycle_limit=2,
-                   warmup_t=3, warmup_lr_init=0.0001, warmup_prefix=True), 35),
-        (0.1, dict(t_initial=6, lr_min=0.002, cycle_mul=2.0, cycle_decay=0.5, cycle_limit=3,
-                   warmup_t=5, warmup_lr_init=0.0, warmup_prefix=True), 60),
-        (0.1, dict(t_initial=12, lr_min=0.001, cycle_mul=1.0, cycle_decay=0.5, cycle_limit=2,
-                   warmup_t=4, warmup_lr_init=0.01, warmup_prefix=False), 40),
+        (
+            0.1,
+            dict(
+                t_initial=10,
+                lr_min=0.001,
+                cycle_mul=1.0,
+                cycle_decay=0.5,
+                cycle_limit=2,
+                warmup_t=3,
+                warmup_lr_init=0.0001,
+                warmup_prefix=True,
+            ),
+            35,
+        ),
+        (
+            0.1,
+            dict(
+                t_initial=6,
+                lr_min=0.002,
+                cycle_mul=2.0,
+                cycle_decay=0.5,
+                cycle_limit=3,
+                warmup_t=5,
+                warmup_lr_init=0.0,
+                warmup_prefix=True,
+            ),
+            60,
+        ),
     ]:
         cos_cfg = {
             "name": "cosine_restarts",
@@ -836,10 +1117,18 @@ def gen_timm() -> None:
             "cycle_limit": kw["cycle_limit"],
             "convention": "timm",
         }
+        # timm's warmup_prefix=False (ramp to the base lr, then the cosine at the unshifted
+        # step) has no optaxlr equivalent: optaxlr's warmup(prefix=False) is Detectron's
+        # multiplicative warmup factor. Only warmup_prefix=True is recorded.
         if kw.get("warmup_t", 0) > 0:
-            cfg = {"name": "warmup", "schedule": cos_cfg, "warmup_steps": kw["warmup_t"],
-                   "start_value": kw["warmup_lr_init"], "mode": "linear",
-                   "prefix": kw["warmup_prefix"]}
+            cfg = {
+                "name": "warmup",
+                "schedule": cos_cfg,
+                "warmup_steps": kw["warmup_t"],
+                "start_value": kw["warmup_lr_init"],
+                "mode": "linear",
+                "prefix": kw["warmup_prefix"],
+            }
         else:
             cfg = cos_cfg
         shown = dict(kw) if base == 0.1 else {"lr": base, **kw}
@@ -848,41 +1137,61 @@ def gen_timm() -> None:
             + ", ".join(f"{k}={v!r}" for k, v in kw.items())
             + ", t_in_epochs=False); scheduler.step_update(num_updates=t) before update t"
         )
-        add_case("timm", "CosineLRScheduler", "timm." + _call("CosineLRScheduler", shown),
-                 reference, cfg, run(kw, base, n))
+        add_case(
+            "timm",
+            "CosineLRScheduler",
+            "timm." + _call("CosineLRScheduler", shown),
+            reference,
+            cfg,
+            run(kw, base, n),
+        )
 
 
 # --------------------------------------------------------------------------- fastai
 
 
 def gen_fastai() -> None:
+    import fastai.callback.schedule as sched_mod
     import torch
     from fastai.callback.schedule import combined_cos
 
     VERSIONS["fastai"] = _version("fastai")
+    real_tensor = sched_mod.tensor
 
     for lr_max, total, pct, div, div_final in [
         (0.1, 40, 0.25, 25.0, 1e5),
         (0.01, 23, 0.3, 10.0, 1e4),
         (1.0, 100, 0.25, 25.0, 1e5),
     ]:
-        # combine_scheds keeps its phase boundaries in a torch tensor of the default dtype;
-        # make that float64 so the positions are not rounded to float32.
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
+        # combine_scheds builds its phase boundaries with fastai's `tensor`, which turns
+        # float64 into float32, so pct=0.3 and every position would be rounded to float32
+        # (up to 2e-6 relative). Evaluate with that one call kept float64.
+        sched_mod.tensor = lambda x, *rest, **kw: torch.tensor(list(x), dtype=torch.float64)
         try:
             fn = combined_cos(pct, lr_max / div, lr_max, lr_max / div_final)
             values = [float(fn(t / total)) for t in range(total)]
         finally:
-            torch.set_default_dtype(previous)
-        cfg = {"name": "one_cycle", "max_value": lr_max, "total_steps": total, "pct_start": pct,
-               "div_factor": div, "final_div_factor": div_final, "convention": "fastai"}
-        case_id = (f"fastai.combined_cos(pct={pct!r},start={lr_max!r}/{div!r},middle={lr_max!r},"
-                   f"end={lr_max!r}/{div_final!r})[total={total}]")
+            sched_mod.tensor = real_tensor
+        fn32 = combined_cos(pct, lr_max / div, lr_max, lr_max / div_final)
+        values32 = [float(fn32(t / total)) for t in range(total)]
+        np.testing.assert_allclose(values, values32, rtol=1e-5, atol=1e-7 * lr_max)
+        cfg = {
+            "name": "one_cycle",
+            "max_value": lr_max,
+            "total_steps": total,
+            "pct_start": pct,
+            "div_factor": div,
+            "final_div_factor": div_final,
+            "convention": "fastai",
+        }
+        case_id = (
+            f"fastai.combined_cos(pct={pct!r},start={lr_max!r}/{div!r},middle={lr_max!r},"
+            f"end={lr_max!r}/{div_final!r})[total={total}]"
+        )
         reference = (
             f"fastai.callback.schedule.combined_cos({pct!r}, {lr_max!r}/{div!r}, {lr_max!r}, "
             f"{lr_max!r}/{div_final!r})(t / {total}) for t in range({total}), "
-            "torch default dtype float64"
+            "with combine_scheds' phase boundaries kept float64"
         )
         add_case("fastai", "combined_cos", case_id, reference, cfg, values)
 
@@ -935,10 +1244,14 @@ def dumps(data: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the existing file instead of writing it")
-    parser.add_argument("--require", default="torch,optax,keras",
-                        help="comma-separated peers that must be installed")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the existing file instead of writing it"
+    )
+    parser.add_argument(
+        "--require",
+        default="torch,optax,keras",
+        help="comma-separated peers that must be installed",
+    )
     args = parser.parse_args(argv)
     required = {s for s in args.require.split(",") if s}
     data = build(required)
@@ -952,8 +1265,10 @@ def main(argv: list[str] | None = None) -> int:
         problems = sorted(set(old_cases) ^ set(new_cases))
         for cid in sorted(set(old_cases) & set(new_cases)):
             a, b = old_cases[cid], new_cases[cid]
-            if a["config"] != b["config"] or a["steps"] != b["steps"] or not np.allclose(
-                a["values"], b["values"], rtol=1e-12, atol=0.0
+            if (
+                a["config"] != b["config"]
+                or a["steps"] != b["steps"]
+                or not np.allclose(a["values"], b["values"], rtol=1e-12, atol=0.0)
             ):
                 problems.append(cid)
         for cid in problems:

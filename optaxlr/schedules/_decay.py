@@ -147,9 +147,12 @@ def polynomial(
 
     def schedule(t):
         if cycle:
-            periods = jnp.maximum((t + steps - 1) // steps, 1)  # ceil(t / steps), 1 at step 0
-            horizon = as_float(periods) * steps
-            left = (horizon - as_float(t)) / horizon
+            # ceil(t / steps) (1 at step 0) and the steps left to that horizon, in integers
+            # that cannot overflow near the int32 maximum.
+            into = t % steps
+            periods = jnp.maximum(t // steps + (into > 0), 1)
+            steps_left = jnp.where((into == 0) & (t > 0), 0, steps - into)
+            left = as_float(steps_left) / (as_float(periods) * steps)
         else:
             left = as_float(steps - jnp.minimum(t, steps)) / as_float(steps)
         span = as_float(init_value) - as_float(end_value)

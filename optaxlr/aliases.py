@@ -1,0 +1,409 @@
+"""Optimizers with PyTorch's defaults and update rules, built from optaxlr transformations.
+
+Every alias is an ``optax.chain`` of the transformations in `optaxlr.transforms`,
+so its state is a tuple of their states and `optaxlr.hyperparams` reads the
+values used in the last update. Every numeric hyperparameter may be a number, a
+JAX array or a schedule ``step -> value`` (``step`` = updates already applied,
+as PyTorch's scheduler ``last_epoch`` after ``scheduler.step()`` calls).
+
+Terms that are off (a weight decay or momentum given as the number 0) are left
+out of the chain, so they cost nothing and are not reported; pass an array or a
+schedule to keep them in.
+
+Trajectories match ``torch.optim`` step for step (float32, rtol 1e-5 over 200
+steps, see ``tests/test_optimizer_fixtures.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr._hyperparams import Hyperparam, value_at
+from optaxlr._validation import concrete_float
+from optaxlr.transforms import (
+    add_decayed_weights,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_nadam,
+    scale_by_radam,
+    scale_by_rmsprop,
+    trace,
+)
+from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_zero
+
+__all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "nadam"]
+
+
+def _check_lr(learning_rate: Any) -> None:
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+
+
+def _check_beta(name: str, value: Any) -> None:
+    check_hyperparam(name, value, low=0.0, high=1.0, high_open=True)
+
+
+def _check_nonneg(name: str, value: Any) -> None:
+    check_hyperparam(name, value, low=0.0)
+
+
+def _chain(*parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
+    return optax.chain(*(p for p in parts if p is not None))
+
+
+def _decay(weight_decay: Any) -> optax.GradientTransformation | None:
+    return None if is_static_zero(weight_decay) else add_decayed_weights(weight_decay)
+
+
+def sgd(
+    learning_rate: Hyperparam,
+    momentum: Hyperparam = 0.0,
+    dampening: Hyperparam = 0.0,
+    nesterov: bool = False,
+    weight_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.SGD``: gradient descent with optional momentum and L2 weight decay.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \quad
+        b_t = \mu b_{t-1} + (1 - d) g_t \ (b_1 = g_1), \quad
+        \theta_t = \theta_{t-1} - \eta_t \, (b_t \text{ or } g_t + \mu b_t)
+
+    Chain: ``add_decayed_weights(weight_decay)`` (coupled, as PyTorch),
+    ``trace(momentum, nesterov, dampening)``, ``scale_by_learning_rate``.
+
+    Args:
+      learning_rate: >= 0, or a schedule (no default, as in PyTorch).
+      momentum: in [0, 1], or a schedule (e.g. ``one_cycle_momentum``).
+      dampening: in [0, 1], or a schedule.
+      nesterov: Nesterov momentum; needs momentum > 0 and dampening 0.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.sgd(optaxlr.schedules.cosine(0.1, 1000), momentum=0.9, nesterov=True)
+    """
+    _check_lr(learning_rate)
+    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
+    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
+    nesterov = check_bool("nesterov", nesterov)
+    _check_nonneg("weight_decay", weight_decay)
+    if nesterov:
+        if is_static_zero(momentum):
+            raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
+        if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
+            raise ValueError(f"nesterov=True requires dampening=0, got dampening={dampening!r}")
+    # As in PyTorch, dampening without momentum is accepted and has no effect.
+    use_momentum = not is_static_zero(momentum)
+    return _chain(
+        _decay(weight_decay),
+        trace(momentum, nesterov=nesterov, dampening=dampening) if use_momentum else None,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def _decayed_learning_rate(learning_rate: Hyperparam, lr_decay: Hyperparam) -> Callable:
+    def schedule(count: jax.Array) -> jax.Array:
+        lr = value_at(learning_rate, count)
+        decay = value_at(lr_decay, count)
+        return jnp.asarray(lr / (1.0 + jnp.asarray(count, jnp.float32) * decay), jnp.float32)
+
+    return schedule
+
+
+def adagrad(
+    learning_rate: Hyperparam = 0.01,
+    initial_accumulator_value: float = 0.0,
+    eps: Hyperparam = 1e-10,
+    weight_decay: Hyperparam = 0.0,
+    lr_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adagrad``.
+
+    .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \quad s_t = s_{t-1} + g_t^2, \quad
+        \theta_t = \theta_{t-1} - \frac{\eta_t}{1 + (t-1)\kappa}
+            \frac{g_t}{\sqrt{s_t} + \epsilon}
+
+    with :math:`\kappa` = ``lr_decay``; the reported ``learning_rate`` is the
+    decayed one.
+
+    Args:
+      learning_rate: >= 0, or a schedule.
+      initial_accumulator_value: starting value of :math:`s`, >= 0.
+      eps: >= 0, or a schedule.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+      lr_decay: PyTorch's ``lr_decay`` >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.adagrad(0.05, initial_accumulator_value=0.1)
+    """
+    _check_lr(learning_rate)
+    _check_nonneg("weight_decay", weight_decay)
+    _check_nonneg("lr_decay", lr_decay)
+    _check_nonneg("eps", eps)
+    lr = learning_rate
+    if not is_static_zero(lr_decay):
+        lr = _decayed_learning_rate(learning_rate, lr_decay)
+    return _chain(
+        _decay(weight_decay),
+        scale_by_adagrad(initial_accumulator_value, eps),
+        scale_by_learning_rate(lr),
+    )
+
+
+def rmsprop(
+    learning_rate: Hyperparam = 0.01,
+    alpha: Hyperparam = 0.99,
+    eps: Hyperparam = 1e-8,
+    momentum: Hyperparam = 0.0,
+    centered: bool = False,
+    weight_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.RMSprop``.
+
+    .. math::
+        v_t = \alpha v_{t-1} + (1-\alpha) g_t^2, \quad
+        u_t = \frac{g_t}{\sqrt{v_t} + \epsilon}, \quad
+        b_t = \mu b_{t-1} + u_t, \quad \theta_t = \theta_{t-1} - \eta_t b_t
+
+    ``eps`` is added outside the square root (optax's ``rmsprop`` adds it
+    inside); ``centered`` subtracts the squared mean gradient from
+    :math:`v_t`. Chain: ``add_decayed_weights`` (coupled),
+    ``scale_by_rmsprop(alpha, eps, centered)``, ``trace(momentum)``,
+    ``scale_by_learning_rate``. ``alpha`` is reported as ``decay``.
+
+    Args:
+      learning_rate: >= 0, or a schedule.
+      alpha: smoothing constant in [0, 1], or a schedule.
+      eps: >= 0, or a schedule.
+      momentum: in [0, 1], or a schedule.
+      centered: centered RMSprop.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.rmsprop(1e-3, momentum=0.9, centered=True)
+    """
+    _check_lr(learning_rate)
+    check_hyperparam("alpha", alpha, low=0.0, high=1.0)
+    _check_nonneg("eps", eps)
+    check_hyperparam("momentum", momentum, low=0.0, high=1.0)
+    centered = check_bool("centered", centered)
+    _check_nonneg("weight_decay", weight_decay)
+    return _chain(
+        _decay(weight_decay),
+        scale_by_rmsprop(alpha, eps, centered=centered, eps_in_sqrt=False),
+        None if is_static_zero(momentum) else trace(momentum),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad) -> None:
+    _check_lr(learning_rate)
+    _check_beta("b1", b1)
+    _check_beta("b2", b2)
+    _check_nonneg("eps", eps)
+    _check_nonneg("weight_decay", weight_decay)
+    check_bool("amsgrad", amsgrad)
+
+
+def adam(
+    learning_rate: Hyperparam = 1e-3,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    weight_decay: Hyperparam = 0.0,
+    amsgrad: bool = False,
+    *,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adam``, whose ``weight_decay`` is coupled L2 (added to the gradient).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \quad
+        \theta_t = \theta_{t-1} - \frac{\eta_t}{1 - \beta_1^t}
+            \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    For decoupled weight decay use `adamw`. ``b1`` may be a schedule (one-cycle
+    momentum cycling writes Adam's ``b1``).
+
+    Args:
+      learning_rate: >= 0, or a schedule.
+      b1, b2: moment decays in [0, 1), or schedules.
+      eps: >= 0, or a schedule.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+      amsgrad: use the running maximum of the second moment.
+      mu_dtype: dtype of the first moment (default: the parameters').
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.adam(optaxlr.schedules.one_cycle(1e-2, 1000),
+      ...                    b1=optaxlr.schedules.one_cycle_momentum(1000))
+    """
+    _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad)
+    return _chain(
+        _decay(weight_decay),
+        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adamw(
+    learning_rate: Hyperparam = 1e-3,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    weight_decay: Hyperparam = 1e-2,
+    amsgrad: bool = False,
+    mask: Any = None,
+    *,
+    mu_dtype: Any = None,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.AdamW``: Adam with decoupled weight decay.
+
+    .. math::
+        \theta_t = \theta_{t-1} - \eta_t \left(\frac{\hat m_t}{\sqrt{\hat v_t} + \epsilon}
+            + \lambda \theta_{t-1}\right)
+
+    (PyTorch's ``param.mul_(1 - lr * weight_decay)`` before the Adam step).
+    Chain: ``scale_by_adam``, ``add_decayed_weights(weight_decay, mask)``,
+    ``scale_by_learning_rate``; the decay follows a scheduled learning rate.
+
+    Args:
+      learning_rate: >= 0, or a schedule.
+      b1, b2: moment decays in [0, 1), or schedules.
+      eps: >= 0, or a schedule.
+      weight_decay: >= 0, or a schedule.
+      amsgrad: use the running maximum of the second moment.
+      mask: where to decay (a pytree of booleans or a function of the params),
+        as ``optax.adamw``'s.
+      mu_dtype: dtype of the first moment (default: the parameters').
+
+    Example:
+      >>> import jax, optaxlr
+      >>> opt = optaxlr.adamw(3e-4, weight_decay=0.05,
+      ...                     mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    """
+    _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad)
+    decay = None
+    if not is_static_zero(weight_decay):
+        decay = add_decayed_weights(weight_decay, mask)
+    return _chain(
+        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype),
+        decay,
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+def adadelta(
+    learning_rate: Hyperparam = 1.0,
+    rho: Hyperparam = 0.9,
+    eps: Hyperparam = 1e-6,
+    weight_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adadelta``.
+
+    .. math::
+        v_t = \rho v_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{a_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}} g_t, \quad
+        a_t = \rho a_{t-1} + (1-\rho) \Delta_t^2, \quad
+        \theta_t = \theta_{t-1} - \eta_t \Delta_t
+
+    Args:
+      learning_rate: >= 0 (1.0 in PyTorch), or a schedule.
+      rho: in [0, 1], or a schedule.
+      eps: >= 0, or a schedule.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.adadelta()
+    """
+    _check_lr(learning_rate)
+    check_hyperparam("rho", rho, low=0.0, high=1.0)
+    _check_nonneg("eps", eps)
+    _check_nonneg("weight_decay", weight_decay)
+    return _chain(
+        _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
+    )
+
+
+def _placed_decay(weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:
+    decay = _decay(weight_decay)
+    return (None, decay) if decoupled else (decay, None)
+
+
+def radam(
+    learning_rate: Hyperparam = 1e-3,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    weight_decay: Hyperparam = 0.0,
+    decoupled_weight_decay: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.RAdam``: Adam with the variance rectification of `scale_by_radam`.
+
+    Args:
+      learning_rate: >= 0, or a schedule.
+      b1, b2: moment decays in [0, 1), or schedules.
+      eps: >= 0, or a schedule.
+      weight_decay: >= 0, or a schedule; coupled L2 unless
+        ``decoupled_weight_decay`` (then AdamW-style, as PyTorch's flag).
+      decoupled_weight_decay: decay the weights instead of the gradient.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.radam(1e-3, weight_decay=1e-2, decoupled_weight_decay=True)
+    """
+    _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
+    before, after = _placed_decay(
+        weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    )
+    return _chain(
+        before, scale_by_radam(b1, b2, eps), after, scale_by_learning_rate(learning_rate)
+    )
+
+
+def nadam(
+    learning_rate: Hyperparam = 2e-3,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    weight_decay: Hyperparam = 0.0,
+    momentum_decay: Hyperparam = 4e-3,
+    decoupled_weight_decay: bool = False,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.NAdam`` (with its momentum decay, see `scale_by_nadam`).
+
+    Args:
+      learning_rate: >= 0 (2e-3 in PyTorch), or a schedule.
+      b1, b2: moment decays in [0, 1), or schedules.
+      eps: >= 0, or a schedule.
+      weight_decay: >= 0, or a schedule; coupled L2 unless
+        ``decoupled_weight_decay``.
+      momentum_decay: >= 0, or a schedule.
+      decoupled_weight_decay: decay the weights instead of the gradient.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.nadam()
+    """
+    _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
+    _check_nonneg("momentum_decay", momentum_decay)
+    before, after = _placed_decay(
+        weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    )
+    return _chain(
+        before,
+        scale_by_nadam(b1, b2, eps, momentum_decay),
+        after,
+        scale_by_learning_rate(learning_rate),
+    )

@@ -1,0 +1,52 @@
+"""Gradient transformations whose every numeric hyperparameter may be a schedule.
+
+Each is a function returning an ``optax.GradientTransformation`` with a
+``NamedTuple`` state that keeps a saturating int32 ``count`` and the
+``hyperparams`` used in the last update (see `optaxlr.hyperparams`). They chain
+with optax's own transformations.
+"""
+
+from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
+from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
+from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
+from optaxlr.transforms._clipping import (
+    ClipState,
+    clip_by_global_norm,
+    clip_by_norm,
+    clip_by_value,
+)
+from optaxlr.transforms._momentum import TraceState, trace
+from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
+from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
+from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
+from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
+from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
+from optaxlr.transforms._weight_decay import AddDecayedWeightsState, add_decayed_weights
+
+__all__ = [
+    "AddDecayedWeightsState",
+    "ClipState",
+    "ScaleByAdadeltaState",
+    "ScaleByAdagradState",
+    "ScaleByAdamState",
+    "ScaleByLearningRateState",
+    "ScaleByNadamState",
+    "ScaleByPathState",
+    "ScaleByRadamState",
+    "ScaleByRmspropState",
+    "TraceState",
+    "add_decayed_weights",
+    "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
+    "path_to_str",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_learning_rate",
+    "scale_by_nadam",
+    "scale_by_path",
+    "scale_by_radam",
+    "scale_by_rmsprop",
+    "trace",
+]

@@ -1,0 +1,108 @@
+"""NAdam's preconditioner with PyTorch's momentum decay."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr.transforms._common import (
+    Hyperparam,
+    check_hyperparam,
+    init_count,
+    init_record,
+    lerp,
+    one_minus_pow,
+    step,
+    unzip,
+    upcast,
+)
+
+__all__ = ["ScaleByNadamState", "scale_by_nadam"]
+
+_LOG_096 = math.log(0.96)
+
+
+class ScaleByNadamState(NamedTuple):
+    """State of `scale_by_nadam`."""
+
+    count: jax.Array  # int32 scalar, saturating
+    hyperparams: dict[str, jax.Array]  # {"b1", "b2", "eps", "momentum_decay": float32}
+    mu_product: jax.Array  # float32 scalar, product of the momentum schedule so far
+    mu: optax.Params  # first moment, parameters' dtypes
+    nu: optax.Params  # second moment, parameters' dtypes
+
+
+def scale_by_nadam(
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    momentum_decay: Hyperparam = 4e-3,
+) -> optax.GradientTransformation:
+    r"""NAdam (Dozat, 2016) with the momentum schedule of ``torch.optim.NAdam``.
+
+    With :math:`\mu_t = \beta_1 (1 - \tfrac12 \cdot 0.96^{t\psi})` (:math:`\psi` =
+    ``momentum_decay``) and :math:`\Pi_t = \prod_{s \le t} \mu_s`:
+
+    .. math::
+        u_t = \frac{1 - \mu_t}{1 - \Pi_t} \frac{g_t}{d_t}
+            + \frac{\mu_{t+1}}{1 - \Pi_t \mu_{t+1}} \frac{m_t}{d_t}, \qquad
+        d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon
+
+    with the moments of `scale_by_adam`. This differs from optax's ``nadam``
+    (``scale_by_adam(nesterov=True)``), which has no momentum decay.
+
+    Args:
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
+      eps: term added to the denominator, >= 0, or a schedule.
+      momentum_decay: :math:`\psi` >= 0, or a schedule.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state `ScaleByNadamState`.
+
+    Example:
+      >>> import optax, optaxlr
+      >>> tx = optax.chain(optaxlr.scale_by_nadam(), optaxlr.scale_by_learning_rate(2e-3))
+    """
+    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("eps", eps, low=0.0)
+    check_hyperparam("momentum_decay", momentum_decay, low=0.0)
+    hparams = {"b1": b1, "b2": b2, "eps": eps, "momentum_decay": momentum_decay}
+
+    def init_fn(params):
+        zeros = lambda: jax.tree.map(jnp.zeros_like, params)
+        return ScaleByNadamState(
+            init_count(), init_record(hparams), jnp.ones([], jnp.float32), zeros(), zeros()
+        )
+
+    def update_fn(updates, state, params=None):
+        del params
+        values, recorded, count = step(hparams, state.count)
+        beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
+        psi = values["momentum_decay"]
+        t = count.astype(jnp.float32)
+        mu_t = beta1 * (1.0 - 0.5 * jnp.exp(t * psi * _LOG_096))
+        mu_next = beta1 * (1.0 - 0.5 * jnp.exp((t + 1.0) * psi * _LOG_096))
+        mu_product = state.mu_product * mu_t
+        coef_g = (1.0 - mu_t) / (1.0 - mu_product)
+        coef_m = mu_next / (1.0 - mu_product * mu_next)
+        bc2 = one_minus_pow(beta2, count)
+
+        def leaf(g, m, v):
+            g32 = upcast(g)
+            new_m = lerp(upcast(m), g32, 1 - beta1)
+            new_v = upcast(v) * beta2 + (1 - beta2) * g32 * g32
+            denom = jnp.sqrt(new_v / bc2) + eps_t
+            u = g32 / denom * coef_g + new_m / denom * coef_m
+            return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
+
+        out = jax.tree.map(leaf, updates, state.mu, state.nu)
+        new_updates, mu, nu = unzip(updates, out, 3)
+        return new_updates, ScaleByNadamState(count, recorded, mu_product, mu, nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)

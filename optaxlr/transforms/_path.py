@@ -1,0 +1,136 @@
+"""Differential learning rates: factors chosen by regular expressions over parameter paths."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import jax
+import optax
+
+from optaxlr._validation import check_number
+from optaxlr.transforms._common import Hyperparam, init_count, init_record, step, upcast
+
+__all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
+
+
+class ScaleByPathState(NamedTuple):
+    """State of `scale_by_path`."""
+
+    count: jax.Array  # int32 scalar, saturating
+    hyperparams: dict[str, jax.Array]  # {"scale[<pattern>]": float32} per rule
+
+
+def _key_str(key: Any) -> str:
+    if isinstance(key, jax.tree_util.DictKey):
+        return str(key.key)
+    if isinstance(key, jax.tree_util.GetAttrKey):
+        return key.name
+    if isinstance(key, jax.tree_util.SequenceKey):
+        return str(key.idx)
+    if isinstance(key, jax.tree_util.FlattenedIndexKey):
+        return str(key.key)
+    return str(key)
+
+
+def path_to_str(path: tuple[Any, ...], separator: str = "/") -> str:
+    """A pytree key path as ``"backbone/dense/kernel"``.
+
+    Dict keys, attribute names and sequence indices are joined with
+    ``separator``. The trailing ``.value`` of a Flax nnx ``Variable`` is dropped,
+    so nnx parameters read as ``"linear/kernel"``.
+    """
+    keys = list(path)
+    if keys and isinstance(keys[-1], jax.tree_util.GetAttrKey) and keys[-1].name == "value":
+        keys.pop()
+    return separator.join(_key_str(k) for k in keys)
+
+
+def scale_by_path(
+    rules: Mapping[str, Hyperparam], *, separator: str = "/"
+) -> optax.GradientTransformation:
+    r"""Multiplies each parameter's update by factors chosen by its path.
+
+    Every rule maps a regular expression, matched against the whole path
+    (``re.fullmatch``) of each parameter as `path_to_str` writes it, to a factor
+    (a number, an array or a schedule). A parameter's update is multiplied by the
+    factors of all the rules that match it (a backbone bias under
+    ``{r"backbone/.*": 0.1, r".*bias": 2.0}`` gets 0.2) and is left alone when
+    none does. Placed after the learning rate (or anywhere after the
+    preconditioner), this gives per-layer learning rates, PyTorch's parameter
+    groups with different ``lr``:
+
+    .. math::
+        u^{(i)} = g^{(i)} \prod_{r \,:\, r \text{ matches } \mathrm{path}(i)} s_r(t)
+
+    A rule that matches no parameter is an error, raised by ``init`` with the
+    paths that exist: it is almost always a typo.
+
+    Args:
+      rules: ``{pattern: factor}``; each factor >= 0 or a schedule.
+      separator: joins the keys of a path.
+
+    Returns:
+      An ``optax.GradientTransformation`` with state `ScaleByPathState`; each
+      rule's factor is reported by `optaxlr.hyperparams` as ``scale[<pattern>]``.
+
+    Example:
+      >>> import optax, optaxlr
+      >>> tx = optax.chain(
+      ...     optaxlr.adamw(1e-3),
+      ...     optaxlr.scale_by_path({r".*bias": 2.0, r"backbone/.*": 0.1}),
+      ... )
+    """
+    if not isinstance(rules, Mapping) or not rules:
+        raise TypeError(f"rules must be a non-empty mapping of pattern -> factor, got {rules!r}")
+    compiled = []
+    for pattern, factor in rules.items():
+        if not isinstance(pattern, str):
+            raise TypeError(f"rules keys must be regular expressions (str), got {pattern!r}")
+        try:
+            regex = re.compile(pattern)
+        except re.error as e:
+            raise ValueError(f"rules[{pattern!r}] is not a valid regular expression: {e}") from None
+        check_number(f"rules[{pattern!r}]", factor, low=0.0, allow_callable=True)
+        compiled.append(regex)
+    names = [f"scale[{p}]" for p in rules]
+    hparams = dict(zip(names, rules.values(), strict=True))
+
+    def matching(tree: Any) -> tuple[list[str], list[tuple[int, ...]], Any]:
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+        paths = [path_to_str(p, separator) for p, _ in leaves]
+        rule_ids = [tuple(i for i, r in enumerate(compiled) if r.fullmatch(s)) for s in paths]
+        return paths, rule_ids, treedef
+
+    def init_fn(params):
+        paths, rule_ids, _ = matching(params)
+        used = {i for ids in rule_ids for i in ids}
+        unused = [p for i, p in enumerate(rules) if i not in used]
+        if unused:
+            shown = ", ".join(repr(s) for s in paths[:20]) + (", ..." if len(paths) > 20 else "")
+            raise ValueError(
+                f"scale_by_path: rule(s) {unused} match no parameter; the parameter paths "
+                f"are: {shown}"
+            )
+        return ScaleByPathState(init_count(), init_record(hparams))
+
+    def update_fn(updates, state, params=None):
+        del params
+        values, recorded, count = step(hparams, state.count)
+        factors = [values[n] for n in names]
+        _, rule_ids, treedef = matching(updates)
+        leaves = jax.tree.leaves(updates)
+
+        def scaled(g, ids):
+            if not ids:
+                return g
+            f = factors[ids[0]]
+            for i in ids[1:]:
+                f = f * factors[i]
+            return (upcast(g) * f).astype(g.dtype)
+
+        new = [scaled(g, ids) for g, ids in zip(leaves, rule_ids, strict=True)]
+        return jax.tree.unflatten(treedef, new), ScaleByPathState(count, recorded)
+
+    return optax.GradientTransformation(init_fn, update_fn)
