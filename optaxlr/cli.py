@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("schedule", nargs="+", help="a schedule call or JSON config")
     plot.add_argument("--steps", type=int, default=1000, help="number of steps (default 1000)")
-    plot.add_argument("-o", "--output", help="image file to write; without it, draw in the terminal")
+    plot.add_argument("-o", "--output", help="image file; without it, draw in the terminal")
     plot.add_argument("--log", action="store_true", help="logarithmic value axis")
     plot.add_argument("--title", help="figure title")
     plot.add_argument("--dpi", type=int, default=120)

@@ -331,9 +331,9 @@ def test_lr_range_modes():
 def test_join_matches_optax_join_schedules():
     parts = [sch.linear(0.0, 0.1, 10), sch.cosine(0.1, 50), sch.constant(0.001)]
     s = sch.join(parts, [10, 60])
-    ref = optax.join_schedules([optax.linear_schedule(0.0, 0.1, 10),
-                                optax.cosine_decay_schedule(0.1, 50), optax.constant_schedule(0.001)],
-                               [10, 60])
+    ref = optax.join_schedules(
+        [optax.linear_schedule(0.0, 0.1, 10), optax.cosine_decay_schedule(0.1, 50),
+         optax.constant_schedule(0.001)], [10, 60])
     steps = np.arange(0, 80)
     np.testing.assert_allclose(s(steps), jax.vmap(ref)(steps), rtol=1e-5, atol=1e-8)
 
