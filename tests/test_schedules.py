@@ -269,9 +269,9 @@ def test_one_cycle_phase_ends_follow_torch():
     def sched_cos(start, end, p):
         return start + (1 + math.cos(math.pi * (1 - p))) * (end - start) / 2
 
-    want = [sched_cos(0.1, 1.0, 0.0), sched_cos(0.1, 1.0, 2 / 3), sched_cos(1.0, 0.001, 0.0),
-            sched_cos(1.0, 0.001, 6 / 7)]
-    _close(fastai, [0, 2, 3, 9], want)
+    want = [sched_cos(0.1, 1.0, 0.0), sched_cos(0.1, 1.0, 2 / 3), sched_cos(1.0, 0.01, 0.0),
+            sched_cos(1.0, 0.01, 6 / 7), 0.01]
+    _close(fastai, [0, 2, 3, 9, 10], want)
 
 
 def test_one_cycle_degenerate_first_phase():

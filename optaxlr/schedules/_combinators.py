@@ -38,7 +38,7 @@ def join(schedules: Sequence[Any], boundaries: Sequence[int]):
     ``value = schedules[i](step - boundaries[i-1])``: optax ``join_schedules``
     and torch ``SequentialLR(schedulers, milestones=boundaries)``.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.join(
       ...     [optaxlr.schedules.linear(0.0, 0.1, 100), optaxlr.schedules.cosine(0.1, 900)],
       ...     boundaries=[100])
@@ -69,7 +69,7 @@ def product(schedules: Sequence[Any]):
     ``ChainedScheduler`` of multiplicative schedulers (pass each as a factor
     schedule starting at 1). ``a * b`` and ``0.5 * a`` on schedules build this too.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.product([0.1, optaxlr.schedules.step_decay(1.0, 10, 0.5)])
       >>> s(10)
       Array(0.05, dtype=float32)
@@ -103,7 +103,7 @@ def per_epoch(
       ``fn(epoch, lr)`` which receives the previous epoch's value (``init_value``
       for epoch 0). A tabulated schedule serializes with `to_config`.
 
-    Example:
+    Examples:
       >>> def keras_style(epoch, lr):
       ...     return lr if epoch < 10 else lr * 0.9
       >>> s = optaxlr.schedules.per_epoch(keras_style, steps_per_epoch=100,

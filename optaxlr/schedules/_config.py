@@ -44,7 +44,7 @@ def to_config(schedule: Schedule) -> dict[str, Any]:
 
     Nested schedules become nested dicts; `from_config` rebuilds the same schedule.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.1, 900), 100)
       >>> optaxlr.schedules.to_config(s)["schedule"]["name"]
       'cosine'
@@ -74,7 +74,7 @@ def from_config(config: Mapping[str, Any] | str) -> Schedule:
       ValueError: for an unknown schedule name or parameter; the message lists
         the valid ones.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.from_config({"name": "cosine", "init_value": 0.1,
       ...                                    "decay_steps": 1000})
     """

@@ -30,7 +30,7 @@ def cosine(
     ``decay_steps`` with period ``2 * decay_steps``, as torch
     ``CosineAnnealingLR(T_max=decay_steps, eta_min=end_value)`` does.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.cosine(1.0, decay_steps=100)(50)
       Array(0.5, dtype=float32)
     """
@@ -62,7 +62,7 @@ def linear_cosine(
 
     ``value = init * ((alpha + (1 - t / T)) * (1 + cos(2 pi num_periods t / T)) / 2 + beta)``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.linear_cosine(1.0, decay_steps=100)(100)
       Array(0.001, dtype=float32)
     """
@@ -132,7 +132,7 @@ def cosine_restarts(
     same. Cycles repeat forever unless ``cycle_limit`` is given, after which the
     value stays at ``end_value``.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.cosine_restarts(1.0, first_cycle_steps=10, cycle_mult=2.0)
       >>> s(10), s(30)  # restarts at 10 and 10 + 20
       (Array(1., dtype=float32), Array(1., dtype=float32))

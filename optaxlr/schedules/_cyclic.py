@@ -32,7 +32,7 @@ def cyclic(
     scaled by 1 (``"triangular"``), halved every cycle (``"triangular2"``), or
     by ``gamma ** step`` (``"exp_range"``).
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.cyclic(0.001, 0.006, step_size_up=2000)
       >>> s(2000)
       Array(0.006, dtype=float32)
@@ -127,10 +127,11 @@ def one_cycle(
     ``convention="torch"`` reproduces torch's step indices exactly (phase ends at
     ``pct_start * total_steps - 1`` and ``total_steps - 1``); ``"fastai"``
     reproduces ``fit_one_cycle`` (phase ends at ``pct_start * total_steps`` and
-    ``total_steps``; fastai's defaults are ``pct_start=0.25, final_div_factor=1e5``).
+    ``total_steps``, final value ``max_value / final_div_factor``, fastai's
+    ``div_final``; fastai's defaults are ``pct_start=0.25, final_div_factor=1e5``).
     After the last phase the value stays at its final value (torch raises).
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.one_cycle(0.1, total_steps=100)
       >>> s(0), s(29), s(99)
       (Array(0.004, dtype=float32), Array(0.1, dtype=float32), Array(4.e-07, dtype=float32))
@@ -142,7 +143,9 @@ def one_cycle(
 
     def schedule(t):
         initial = as_float(max_value) / as_float(div_factor)
-        final = initial / as_float(final_div_factor)
+        # torch divides the start value by final_div_factor, fastai the peak.
+        final = (initial if convention == "torch" else as_float(max_value)) / as_float(
+            final_div_factor)
         values = [initial, max_value, initial, final] if three_phase else [
             initial, max_value, final]
         return _phases(t, total, pct_start, anneal, three_phase, convention, values)
@@ -166,7 +169,7 @@ def one_cycle_momentum(
     ``max_value`` down to ``base_value`` while the learning rate rises, then back
     up to ``max_value`` (three-phase: down, up, then held at ``max_value``).
 
-    Example:
+    Examples:
       >>> m = optaxlr.schedules.one_cycle_momentum(total_steps=100)
       >>> m(0), m(29), m(99)
       (Array(0.95, dtype=float32), Array(0.85, dtype=float32), Array(0.95, dtype=float32))

@@ -29,7 +29,7 @@ def linear(init_value: Any, end_value: Any, transition_steps: int, transition_be
     ``init_value = base_lr * start_factor``, ``end_value = base_lr * end_factor``,
     ``transition_steps = total_iters``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.linear(0.0, 1.0, transition_steps=10)(5)
       Array(0.5, dtype=float32)
     """
@@ -64,7 +64,7 @@ def exponential(
     exponent; ``end_value`` bounds the value (a floor when decaying, a ceiling
     when ``decay_rate > 1``). Before ``transition_begin`` the value is ``init_value``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.exponential(1.0, decay_rate=0.5, decay_steps=10)(20)
       Array(0.25, dtype=float32)
     """
@@ -91,7 +91,7 @@ def exponential(
 def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircase: bool = False):
     """``init_value * exp(-decay_rate * step / decay_steps)``, TF ``natural_exp_decay``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.natural_exp(1.0, decay_rate=0.1, decay_steps=10)(10)
       Array(0.9048374, dtype=float32)
     """
@@ -110,7 +110,7 @@ def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircas
 def inverse_time(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircase: bool = False):
     """``init_value / (1 + decay_rate * step / decay_steps)``, Keras ``InverseTimeDecay``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.inverse_time(1.0, decay_rate=1.0, decay_steps=10)(10)
       Array(0.5, dtype=float32)
     """
@@ -136,7 +136,7 @@ def polynomial(
     stretched to the next multiple of ``decay_steps``, as Keras does); torch
     ``PolynomialLR(total_iters, power)`` is ``polynomial(base_lr, 0.0, total_iters, power)``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.polynomial(1.0, 0.0, decay_steps=10, power=2.0)(5)
       Array(0.25, dtype=float32)
     """
@@ -176,7 +176,7 @@ def rsqrt(init_value: Any, warmup_steps: int = 0, timescale: Any = None):
     - Transformer (Vaswani et al.) ``d**-0.5 * min(s**-0.5, s * W**-1.5)``, 1-based ``s``:
       ``warmup(rsqrt(d**-0.5 * W**-0.5, W), W, prefix=False)`` up to that index shift.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.rsqrt(1.0, warmup_steps=100)(400)
       Array(0.5, dtype=float32)
     """

@@ -19,7 +19,7 @@ __all__ = ["constant", "piecewise_constant", "step_decay", "multistep"]
 def constant(value: Any):
     """A schedule that always returns ``value``.
 
-    Example:
+    Examples:
       >>> optaxlr.schedules.constant(0.1)(5)
       Array(0.1, dtype=float32)
     """
@@ -51,7 +51,7 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[Any], convent
       values: ``len(boundaries) + 1`` values.
       convention: ``"optax"``, ``"torch"`` (the same) or ``"keras"``.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.piecewise_constant([10, 20], [0.1, 0.01, 0.001])
       >>> s(10)
       Array(0.01, dtype=float32)
@@ -83,7 +83,7 @@ def _decay_factor(count: jax.Array, gamma: Any) -> jax.Array:
 def step_decay(init_value: Any, step_size: int, gamma: Any = 0.1):
     """``init_value * gamma ** (step // step_size)``, torch ``StepLR``.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.step_decay(0.1, step_size=30, gamma=0.1)
       >>> s(30)  # the 31st update uses the decayed value
       Array(0.01, dtype=float32)
@@ -100,7 +100,7 @@ def multistep(init_value: Any, milestones: Sequence[int], gamma: Any = 0.1):
 
     A milestone listed twice decays twice, as in torch.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.multistep(0.1, milestones=[30, 80])
       >>> s(80)
       Array(0.001, dtype=float32)

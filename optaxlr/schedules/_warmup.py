@@ -54,7 +54,7 @@ def warmup(
     or ``"constant"`` (hold ``start_value`` for ``warmup_steps``, then jump; the
     constant warmup of He et al.'s ResNet-110).
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.1, 900), warmup_steps=100)
       >>> s(50), s(100)
       (Array(0.05, dtype=float32), Array(0.1, dtype=float32))
@@ -98,7 +98,7 @@ def warmup_stable_decay(
     with the chosen shape (``"linear"``, ``"cosine"``, or ``"1-sqrt"``:
     ``1 - sqrt(fraction)``, Hägele et al., 2024).
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.warmup_stable_decay(1.0, 1000, warmup_steps=100, decay_steps=200)
       >>> s(50), s(500), s(900)
       (Array(0.5, dtype=float32), Array(1., dtype=float32), Array(0.5, dtype=float32))
@@ -142,7 +142,7 @@ def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
     (Smith 2017; fastai's ``lr_find``), ``"linear"`` arithmetically. The value
     holds at ``max_value`` after the last step.
 
-    Example:
+    Examples:
       >>> s = optaxlr.schedules.lr_range(1e-6, 1.0, num_steps=7)
       >>> s(3)
       Array(0.001, dtype=float32)
