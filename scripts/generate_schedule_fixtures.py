@@ -1106,6 +1106,20 @@ def gen_timm() -> None:
             ),
             60,
         ),
+        (
+            0.1,
+            dict(
+                t_initial=10,
+                lr_min=0.001,
+                cycle_mul=1.0,
+                cycle_decay=0.5,
+                cycle_limit=2,
+                warmup_t=4,
+                warmup_lr_init=0.001,
+                warmup_prefix=False,
+            ),
+            35,
+        ),
     ]:
         cos_cfg = {
             "name": "cosine_restarts",
@@ -1117,9 +1131,8 @@ def gen_timm() -> None:
             "cycle_limit": kw["cycle_limit"],
             "convention": "timm",
         }
-        # timm's warmup_prefix=False (ramp to the base lr, then the cosine at the unshifted
-        # step) has no optaxlr equivalent: optaxlr's warmup(prefix=False) is Detectron's
-        # multiplicative warmup factor. Only warmup_prefix=True is recorded.
+        # timm's warmup_prefix=False ramps to the base lr, then runs the cosine at the
+        # unshifted step: optaxlr's warmup(prefix=False, combine="replace").
         if kw.get("warmup_t", 0) > 0:
             cfg = {
                 "name": "warmup",
@@ -1129,6 +1142,8 @@ def gen_timm() -> None:
                 "mode": "linear",
                 "prefix": kw["warmup_prefix"],
             }
+            if not kw["warmup_prefix"]:
+                cfg["combine"] = "replace"
         else:
             cfg = cos_cfg
         shown = dict(kw) if base == 0.1 else {"lr": base, **kw}

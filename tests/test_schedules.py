@@ -303,6 +303,9 @@ def test_warmup_prefix_and_factor_modes():
     _close(factor, [0, 5, 10, 20], [0.01, 0.1 * (0.1 + 0.9 * 0.5), 0.1, 0.01])
     constant = sch.warmup(sch.constant(0.1), 5, start_value=0.1, mode="constant", prefix=False)
     _close(constant, [0, 4, 5], [0.01, 0.01, 0.1])
+    timm = sch.warmup(sch.cosine(0.1, 100), 10, start_value=0.0, prefix=False,
+                      combine="replace")
+    _close(timm, [0, 5, 10, 50], [0.0, 0.05, float(sch.cosine(0.1, 100)(10)), 0.05], atol=1e-8)
     cosine = sch.warmup(0.1, 10, mode="cosine")
     _close(cosine, [0, 5, 10], [0.0, 0.05, 0.1], atol=1e-8)
     assert float(sch.warmup(inner, 0)(7)) == float(inner(7))

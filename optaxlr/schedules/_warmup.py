@@ -39,6 +39,7 @@ def warmup(
     start_value: Any = 0.0,
     mode: str = "linear",
     prefix: bool = True,
+    combine: str = "multiply",
 ):
     """Warmup for ``warmup_steps`` steps before, or on top of, ``schedule``.
 
@@ -46,9 +47,14 @@ def warmup(
       over ``warmup_steps``; then ``schedule`` runs from its own step 0
       (``value = schedule(step - warmup_steps)``), as optax's ``warmup_*``
       schedules and timm's ``warmup_prefix=True`` do.
-    - ``prefix=False``: ``schedule`` runs from step 0 and is multiplied by a
-      factor that rises from ``start_value`` (a factor here, Detectron's
-      ``warmup_factor``) to 1, as Detectron's ``WarmupMultiStepLR``.
+    - ``prefix=False``: ``schedule`` runs from step 0, and during the warmup
+
+      - ``combine="multiply"``: it is multiplied by a factor that rises from
+        ``start_value`` (a factor here, Detectron's ``warmup_factor``) to 1, as
+        Detectron's ``WarmupMultiStepLR``;
+      - ``combine="replace"``: it is replaced by a rise from ``start_value`` to
+        ``schedule(0)``, as timm's schedulers with ``warmup_prefix=False`` (their
+        default): the value jumps to ``schedule(warmup_steps)`` when warmup ends.
 
     ``mode`` is the shape of the rise: ``"linear"``, ``"cosine"`` (half a cosine),
     or ``"constant"`` (hold ``start_value`` for ``warmup_steps``, then jump; the
@@ -63,6 +69,9 @@ def warmup(
     steps = check_int("warmup_steps", warmup_steps, low=0)
     check_number("start_value", start_value)
     check_choice("mode", mode, _WARMUP_MODES)
+    check_choice("combine", combine, ("multiply", "replace"))
+    if prefix and combine != "multiply":
+        raise ValueError("combine only applies with prefix=False; leave it at 'multiply'")
 
     def evaluate(t):
         if steps == 0:
@@ -71,6 +80,8 @@ def warmup(
         if prefix:
             rising = _blend(start, inner(0), t, steps, mode)
             return jnp.where(t < steps, rising, inner(t - steps))
+        if combine == "replace":
+            return jnp.where(t < steps, _blend(start, inner(0), t, steps, mode), inner(t))
         factor = jnp.where(t < steps, _blend(start, 1.0, t, steps, mode), 1.0)
         return inner(t) * factor
 
