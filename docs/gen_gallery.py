@@ -21,6 +21,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import mkdocs_gen_files  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 import optaxlr  # noqa: E402
 import optaxlr.schedules as sch  # noqa: E402
@@ -106,7 +107,7 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
             "Vaswani et al.'s `d**-0.5 * min(step**-0.5, step * W**-1.5)` with `d = 512`, "
             "`W = 200`: a linear warmup factor on top of `rsqrt`."),
     ]),
-    ("Cosine", [
+    ("Cosine decays", [
         one("cosine", "cosine", "sch.cosine(0.1, decay_steps=1000, end_value=0.001)",
             "optax `cosine_decay_schedule`, Keras `CosineDecay`: half a cosine, then held."),
         many("cosine_periodic", "cosine: clamped vs periodic", [
@@ -124,10 +125,10 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
             "400, 800 steps.", steps=1500),
         many("cosine_restarts_conventions", "cosine_restarts: keras vs timm convention", [
             ('convention="keras"',
-             'sch.cosine_restarts(0.1, 250, cycle_decay=0.5, end_value=0.02, '
+             'sch.cosine_restarts(0.1, 250, cycle_decay=0.5, end_value=0.01, '
              'convention="keras")'),
             ('convention="timm"',
-             'sch.cosine_restarts(0.1, 250, cycle_decay=0.5, end_value=0.02, '
+             'sch.cosine_restarts(0.1, 250, cycle_decay=0.5, end_value=0.01, '
              'convention="timm")'),
         ], "With `cycle_decay < 1`, Keras `CosineDecayRestarts` (`m_mul`) shrinks the "
            "amplitude above the floor, timm `CosineLRScheduler` (`cycle_decay`) shrinks "
@@ -169,9 +170,13 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
             ("prefix=True", "sch.warmup(sch.cosine(0.1, 1000), warmup_steps=200)"),
             ("prefix=False",
              "sch.warmup(sch.cosine(0.1, 1000), warmup_steps=200, prefix=False)"),
+            ('combine="replace"',
+             'sch.warmup(sch.cosine(0.1, 1000), warmup_steps=200, prefix=False, '
+             'combine="replace")'),
         ], "`prefix=True` (optax `warmup_*`, timm `warmup_prefix=True`) runs the warmup "
            "first and then the whole cosine; `prefix=False` multiplies the cosine, from its "
-           "own step 0, by a factor rising to 1.", steps=1200),
+           "own step 0, by a factor rising to 1; `combine=\"replace\"` (timm's default) "
+           "replaces its first steps by the rise.", steps=1200),
         many("warmup_modes", "warmup modes", [
             ('mode="linear"', 'sch.warmup(0.1, 100, start_value=0.01, mode="linear")'),
             ('mode="cosine"', 'sch.warmup(0.1, 100, start_value=0.01, mode="cosine")'),
@@ -235,6 +240,8 @@ def render(entry: Entry, schedules: list[sch.Schedule]) -> bytes:
         if entry.markers:
             line.set_drawstyle("steps-post")
             line.set_marker(".")
+    if entry.markers:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if len(ax.lines) > 1:
         ax.legend()  # again, so the legend shows the line styles set above
     buffer = io.BytesIO()

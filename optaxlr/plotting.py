@@ -47,7 +47,7 @@ def plot_schedule(
 ):
     """Plots one or more schedules over ``steps`` steps; returns the matplotlib Figure.
 
-    Example:
+    Examples:
       >>> fig = optaxlr.plot_schedule(
       ...     [optaxlr.schedules.cosine(0.1, 1000), optaxlr.schedules.one_cycle(0.1, 1000)], 1000)
       >>> fig.savefig("schedules.png")
