@@ -27,6 +27,7 @@ from optaxlr._hyperparams import Hyperparam, value_at
 from optaxlr._validation import concrete_float
 from optaxlr.transforms import (
     add_decayed_weights,
+    decoupled_weight_decay,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
@@ -237,7 +238,8 @@ def adam(
 
     Args:
       learning_rate: >= 0, or a schedule.
-      b1, b2: moment decays in [0, 1), or schedules.
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
       amsgrad: use the running maximum of the second moment.
@@ -274,12 +276,16 @@ def adamw(
             + \lambda \theta_{t-1}\right)
 
     (PyTorch's ``param.mul_(1 - lr * weight_decay)`` before the Adam step).
-    Chain: ``scale_by_adam``, ``add_decayed_weights(weight_decay, mask)``,
-    ``scale_by_learning_rate``; the decay follows a scheduled learning rate.
+    Chain: ``scale_by_adam``, ``scale_by_learning_rate``,
+    ``decoupled_weight_decay(learning_rate, weight_decay, mask)``, which applies
+    PyTorch's float32 factor exactly (``add_decayed_weights`` between the first
+    two is the same update up to that rounding). The decay follows a scheduled
+    learning rate.
 
     Args:
       learning_rate: >= 0, or a schedule.
-      b1, b2: moment decays in [0, 1), or schedules.
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: >= 0, or a schedule.
       amsgrad: use the running maximum of the second moment.
@@ -295,11 +301,11 @@ def adamw(
     _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad)
     decay = None
     if not is_static_zero(weight_decay):
-        decay = add_decayed_weights(weight_decay, mask)
+        decay = decoupled_weight_decay(learning_rate, weight_decay, mask)
     return _chain(
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype),
-        decay,
         scale_by_learning_rate(learning_rate),
+        decay,
     )
 
 
@@ -336,9 +342,13 @@ def adadelta(
     )
 
 
-def _placed_decay(weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:
-    decay = _decay(weight_decay)
-    return (None, decay) if decoupled else (decay, None)
+def _placed_decay(learning_rate: Any, weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:
+    """(coupled L2 before the preconditioner, decoupled decay after the learning rate)."""
+    if is_static_zero(weight_decay):
+        return None, None
+    if decoupled:
+        return None, decoupled_weight_decay(learning_rate, weight_decay)
+    return add_decayed_weights(weight_decay), None
 
 
 def radam(
@@ -353,7 +363,8 @@ def radam(
 
     Args:
       learning_rate: >= 0, or a schedule.
-      b1, b2: moment decays in [0, 1), or schedules.
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: >= 0, or a schedule; coupled L2 unless
         ``decoupled_weight_decay`` (then AdamW-style, as PyTorch's flag).
@@ -365,11 +376,9 @@ def radam(
     """
     _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
     before, after = _placed_decay(
-        weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        learning_rate, weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
     )
-    return _chain(
-        before, scale_by_radam(b1, b2, eps), after, scale_by_learning_rate(learning_rate)
-    )
+    return _chain(before, scale_by_radam(b1, b2, eps), scale_by_learning_rate(learning_rate), after)
 
 
 def nadam(
@@ -385,7 +394,8 @@ def nadam(
 
     Args:
       learning_rate: >= 0 (2e-3 in PyTorch), or a schedule.
-      b1, b2: moment decays in [0, 1), or schedules.
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the second moment in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: >= 0, or a schedule; coupled L2 unless
         ``decoupled_weight_decay``.
@@ -399,11 +409,11 @@ def nadam(
     _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
     _check_nonneg("momentum_decay", momentum_decay)
     before, after = _placed_decay(
-        weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        learning_rate, weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
     )
     return _chain(
         before,
         scale_by_nadam(b1, b2, eps, momentum_decay),
-        after,
         scale_by_learning_rate(learning_rate),
+        after,
     )

@@ -79,8 +79,13 @@ def _grid() -> list[dict]:
         "eps": {"eps": 1e-3, "weight_decay": 1e-3},
     }
     for key, kw in adagrad_grid.items():
-        add(f"adagrad_{key}", "adagrad", "Adagrad", {"lr": 0.05, **kw},
-            {"learning_rate": 0.05, **kw})
+        add(
+            f"adagrad_{key}",
+            "adagrad",
+            "Adagrad",
+            {"lr": 0.05, **kw},
+            {"learning_rate": 0.05, **kw},
+        )
 
     rmsprop_grid = {
         "default": {},
@@ -91,8 +96,13 @@ def _grid() -> list[dict]:
         "alpha_wd_momentum": {"alpha": 0.9, "weight_decay": 1e-3, "momentum": 0.5},
     }
     for key, kw in rmsprop_grid.items():
-        add(f"rmsprop_{key}", "rmsprop", "RMSprop", {"lr": 3e-3, **kw},
-            {"learning_rate": 3e-3, **kw})
+        add(
+            f"rmsprop_{key}",
+            "rmsprop",
+            "RMSprop",
+            {"lr": 3e-3, **kw},
+            {"learning_rate": 3e-3, **kw},
+        )
 
     def betas(kw):
         torch_kw = dict(kw)
@@ -133,59 +143,96 @@ def _grid() -> list[dict]:
 
     # Scheduled runs: torch scheduler + the optaxlr alias given the matching schedules.
     add(
-        "onecycle_sgd_momentum", "sgd", "SGD", {"lr": 0.1, "momentum": 0.9},
+        "onecycle_sgd_momentum",
+        "sgd",
+        "SGD",
+        {"lr": 0.1, "momentum": 0.9},
         {"momentum": None},
-        scheduler={"class": "OneCycleLR",
-                   "kwargs": {"max_lr": 0.1, "total_steps": STEPS, "cycle_momentum": True}},
+        scheduler={
+            "class": "OneCycleLR",
+            "kwargs": {"max_lr": 0.1, "total_steps": STEPS, "cycle_momentum": True},
+        },
         schedules={
-            "learning_rate": {"schedule": "one_cycle",
-                              "kwargs": {"max_value": 0.1, "total_steps": STEPS}},
-            "momentum": {"schedule": "one_cycle_momentum",
-                         "kwargs": {"total_steps": STEPS, "base_value": 0.85, "max_value": 0.95}},
+            "learning_rate": {
+                "schedule": "one_cycle",
+                "kwargs": {"max_value": 0.1, "total_steps": STEPS},
+            },
+            "momentum": {
+                "schedule": "one_cycle_momentum",
+                "kwargs": {"total_steps": STEPS, "base_value": 0.85, "max_value": 0.95},
+            },
         },
     )
     add(
-        "onecycle_adam_b1", "adam", "Adam", {"lr": 1e-2},
+        "onecycle_adam_b1",
+        "adam",
+        "Adam",
+        {"lr": 1e-2},
         {},
-        scheduler={"class": "OneCycleLR",
-                   "kwargs": {"max_lr": 1e-2, "total_steps": STEPS, "cycle_momentum": True}},
+        scheduler={
+            "class": "OneCycleLR",
+            "kwargs": {"max_lr": 1e-2, "total_steps": STEPS, "cycle_momentum": True},
+        },
         schedules={
-            "learning_rate": {"schedule": "one_cycle",
-                              "kwargs": {"max_value": 1e-2, "total_steps": STEPS}},
-            "b1": {"schedule": "one_cycle_momentum",
-                   "kwargs": {"total_steps": STEPS, "base_value": 0.85, "max_value": 0.95}},
+            "learning_rate": {
+                "schedule": "one_cycle",
+                "kwargs": {"max_value": 1e-2, "total_steps": STEPS},
+            },
+            "b1": {
+                "schedule": "one_cycle_momentum",
+                "kwargs": {"total_steps": STEPS, "base_value": 0.85, "max_value": 0.95},
+            },
         },
     )
     add(
-        "cosine_restarts_adamw", "adamw", "AdamW", {"lr": 3e-3, "weight_decay": 1e-2},
+        "cosine_restarts_adamw",
+        "adamw",
+        "AdamW",
+        {"lr": 3e-3, "weight_decay": 1e-2},
         {"weight_decay": 1e-2},
-        scheduler={"class": "CosineAnnealingWarmRestarts",
-                   "kwargs": {"T_0": 20, "T_mult": 2, "eta_min": 1e-5}},
+        scheduler={
+            "class": "CosineAnnealingWarmRestarts",
+            "kwargs": {"T_0": 20, "T_mult": 2, "eta_min": 1e-5},
+        },
         schedules={
-            "learning_rate": {"schedule": "cosine_restarts",
-                              "kwargs": {"init_value": 3e-3, "first_cycle_steps": 20,
-                                         "cycle_mult": 2.0, "cycle_decay": 1.0,
-                                         "end_value": 1e-5}},
+            "learning_rate": {
+                "schedule": "cosine_restarts",
+                "kwargs": {
+                    "init_value": 3e-3,
+                    "first_cycle_steps": 20,
+                    "cycle_mult": 2.0,
+                    "cycle_decay": 1.0,
+                    "end_value": 1e-5,
+                },
+            },
         },
     )
     add(
-        "steplr_sgd_nesterov", "sgd", "SGD",
+        "steplr_sgd_nesterov",
+        "sgd",
+        "SGD",
         {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3},
         {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3},
         scheduler={"class": "StepLR", "kwargs": {"step_size": 50, "gamma": 0.5}},
         schedules={
-            "learning_rate": {"schedule": "step_decay",
-                              "kwargs": {"init_value": 0.05, "step_size": 50, "gamma": 0.5}},
+            "learning_rate": {
+                "schedule": "step_decay",
+                "kwargs": {"init_value": 0.05, "step_size": 50, "gamma": 0.5},
+            },
         },
     )
     add(
-        "steplr_rmsprop_centered", "rmsprop", "RMSprop",
+        "steplr_rmsprop_centered",
+        "rmsprop",
+        "RMSprop",
         {"lr": 3e-3, "centered": True, "momentum": 0.9},
         {"centered": True, "momentum": 0.9},
         scheduler={"class": "StepLR", "kwargs": {"step_size": 30, "gamma": 0.7}},
         schedules={
-            "learning_rate": {"schedule": "step_decay",
-                              "kwargs": {"init_value": 3e-3, "step_size": 30, "gamma": 0.7}},
+            "learning_rate": {
+                "schedule": "step_decay",
+                "kwargs": {"init_value": 3e-3, "step_size": 30, "gamma": 0.7},
+            },
         },
     )
     for run in runs:

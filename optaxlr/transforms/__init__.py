@@ -21,11 +21,17 @@ from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_pat
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
-from optaxlr.transforms._weight_decay import AddDecayedWeightsState, add_decayed_weights
+from optaxlr.transforms._weight_decay import (
+    AddDecayedWeightsState,
+    DecoupledWeightDecayState,
+    add_decayed_weights,
+    decoupled_weight_decay,
+)
 
 __all__ = [
     "AddDecayedWeightsState",
     "ClipState",
+    "DecoupledWeightDecayState",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
@@ -39,6 +45,7 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",
+    "decoupled_weight_decay",
     "path_to_str",
     "scale_by_adadelta",
     "scale_by_adagrad",

@@ -30,7 +30,9 @@ class ScaleByAdadeltaState(NamedTuple):
     acc_delta: optax.Params  # mean of squared updates, parameters' dtypes
 
 
-def scale_by_adadelta(rho: Hyperparam = 0.9, eps: Hyperparam = 1e-6) -> optax.GradientTransformation:
+def scale_by_adadelta(
+    rho: Hyperparam = 0.9, eps: Hyperparam = 1e-6
+) -> optax.GradientTransformation:
     r"""Adadelta (Zeiler, 2012) as ``torch.optim.Adadelta``.
 
     .. math::

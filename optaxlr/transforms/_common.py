@@ -105,7 +105,6 @@ def one_minus_pow(b: Any, t: jax.Array) -> jax.Array:
     return -jnp.expm1(t * _log(b))
 
 
-
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
     """Splits a tree whose leaves (at the positions of ``like``'s leaves) are n-tuples."""
     return tuple(jax.tree.map(lambda _, out, i=i: out[i], like, tree) for i in range(n))
