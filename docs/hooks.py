@@ -1,7 +1,5 @@
 """MkDocs hooks for the optaxlr site (registered under ``hooks:`` in mkdocs.yml).
 
-- ``on_config``: links ``optimizers.md`` in the nav, after the schedules guide,
-  only when that page exists, so the nav never points at a missing page.
 - ``on_files``: fails the build when ``docs/api.md`` leaves out a public name of
   ``optaxlr.schedules``, so the API reference cannot silently fall behind.
 """
@@ -13,43 +11,6 @@ import re
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
-
-_OPTIONAL_PAGES = [
-    # (nav title, file, insert after this file)
-    ("Optimizers", "optimizers.md", "schedules.md"),
-]
-
-
-def _nav_files(nav: list) -> list[str]:
-    files = []
-    for item in nav:
-        value = next(iter(item.values())) if isinstance(item, dict) else item
-        if isinstance(value, list):
-            files.extend(_nav_files(value))
-        else:
-            files.append(value)
-    return files
-
-
-def _insert_after(nav: list, entry: dict, after: str) -> None:
-    for i, item in enumerate(nav):
-        value = next(iter(item.values())) if isinstance(item, dict) else item
-        if value == after:
-            nav.insert(i + 1, entry)
-            return
-    nav.append(entry)
-
-
-def on_config(config, **kwargs):
-    docs_dir = Path(config["docs_dir"])
-    nav = config["nav"]
-    if nav is None:
-        return config
-    present = _nav_files(nav)
-    for title, name, after in _OPTIONAL_PAGES:
-        if (docs_dir / name).is_file() and name not in present:
-            _insert_after(nav, {title: name}, after)
-    return config
 
 
 def _public_schedule_names(root: Path) -> list[str]:

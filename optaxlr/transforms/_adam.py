@@ -106,11 +106,16 @@ def scale_by_adam(
         if bias_correction:
             inv_bc1 = 1.0 / one_minus_pow(beta1, count)
             bc2 = one_minus_pow(beta2, count)
-            sqrt_bc2 = jnp.sqrt(bc2)
+            # A product with a scalar, not `sqrt(v) / sqrt(bc2)`: XLA rewrites that
+            # quotient into `sqrt(v) * rsqrt(bc2)` only where the scalar has one user,
+            # so the rounding would depend on how many leaves share it (the
+            # multi-tensor layout has one buffer, a tree many).
+            inv_sqrt_bc2 = 1.0 / jnp.sqrt(bc2)
+            inv_bc2 = 1.0 / bc2
             if nesterov:
                 inv_bc1_next = 1.0 / one_minus_pow(beta1, optax.safe_increment(count))
         else:
-            inv_bc1 = inv_bc1_next = bc2 = sqrt_bc2 = 1.0
+            inv_bc1 = inv_bc1_next = inv_bc2 = inv_sqrt_bc2 = 1.0
 
         def leaf(g, m, v, v_max=None):
             g32 = upcast(g)
@@ -120,9 +125,9 @@ def scale_by_adam(
             if amsgrad:
                 second = new_v_max = jnp.maximum(upcast(v_max), new_v)
             if use_eps_root:
-                denom = jnp.sqrt(second / bc2 + values["eps_root"]) + eps_t
+                denom = jnp.sqrt(second * inv_bc2 + values["eps_root"]) + eps_t
             else:
-                denom = jnp.sqrt(second) / sqrt_bc2 + eps_t
+                denom = jnp.sqrt(second) * inv_sqrt_bc2 + eps_t
             if nesterov:
                 u = (beta1 * inv_bc1_next * new_m + (1 - beta1) * inv_bc1 * g32) / denom
             else:

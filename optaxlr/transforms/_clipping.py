@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr._validation import check_number
+from optaxlr.fast._multi_tensor import current_layout
 from optaxlr.transforms._common import (
     Hyperparam,
     check_hyperparam,
@@ -98,13 +99,30 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
     check_hyperparam("max_norm", max_norm, low=0.0, low_open=True)
 
     def apply(updates, c):
+        _refuse_multi_tensor(updates)
+
         def leaf(g):
             factor = c / jnp.maximum(_norm(g), c)
             return (upcast(g) * factor).astype(g.dtype)
 
         return jax.tree.map(leaf, updates)
 
-    return _stateless("max_norm", max_norm, apply)
+    tx = _stateless("max_norm", max_norm, apply)
+
+    def init_fn(params):
+        _refuse_multi_tensor(params)
+        return tx.init(params)
+
+    return optax.GradientTransformation(init_fn, tx.update)
+
+
+def _refuse_multi_tensor(tree: Any) -> None:
+    if current_layout(tree) is not None:
+        raise ValueError(
+            "clip_by_norm clips each parameter array by its own norm, which the multi-tensor "
+            "layout (optaxlr.FlatParams) doesn't keep apart; use clip_by_global_norm, or the "
+            "per-leaf optimizer"
+        )
 
 
 def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.GradientTransformation:
@@ -136,7 +154,9 @@ def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.Gradie
         norms = [_norm(g) for g in jax.tree.leaves(updates)]
         if not norms:
             return updates
-        total = jnp.sqrt(sum(n * n for n in norms))
+        # The norm of the per-leaf norms, as PyTorch; one stacked reduction rather than
+        # a chain of N scalar additions, which XLA compiles 2-3x slower on 1000 leaves.
+        total = jnp.sqrt(jnp.sum(jnp.square(jnp.stack(norms))))
         factor = jnp.minimum(c / (total + eps), 1.0)
         return jax.tree.map(lambda g: (upcast(g) * factor).astype(g.dtype), updates)
 

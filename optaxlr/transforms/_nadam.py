@@ -91,13 +91,16 @@ def scale_by_nadam(
         mu_product = state.mu_product * mu_t
         coef_g = (1.0 - mu_t) / (1.0 - mu_product)
         coef_m = mu_next / (1.0 - mu_product * mu_next)
-        bc2 = one_minus_pow(beta2, count)
+        # A product with the scalar reciprocal, not `v / bc2`: XLA turns that quotient
+        # into a product only where the scalar has one user, so the rounding would
+        # depend on the number of leaves (see scale_by_adam).
+        inv_bc2 = 1.0 / one_minus_pow(beta2, count)
 
         def leaf(g, m, v):
             g32 = upcast(g)
             new_m = lerp(upcast(m), g32, 1 - beta1)
             new_v = upcast(v) * beta2 + (1 - beta2) * g32 * g32
-            denom = jnp.sqrt(new_v / bc2) + eps_t
+            denom = jnp.sqrt(new_v * inv_bc2) + eps_t
             u = g32 / denom * coef_g + new_m / denom * coef_m
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)
 

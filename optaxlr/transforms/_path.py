@@ -10,6 +10,7 @@ import jax
 import optax
 
 from optaxlr._validation import check_number
+from optaxlr.fast._multi_tensor import FlatParams, per_buffer
 from optaxlr.transforms._common import Hyperparam, init_count, init_record, step, upcast
 
 __all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
@@ -103,7 +104,19 @@ def scale_by_path(
         rule_ids = [tuple(i for i, r in enumerate(compiled) if r.fullmatch(s)) for s in paths]
         return paths, rule_ids, treedef
 
+    def flat_rule_ids(flat: FlatParams) -> list[tuple[int, ...]]:
+        # Multi-tensor layout: the rules must agree on every leaf of a buffer.
+        _, per_leaf, _ = matching(flat.layout.abstract_tree())
+        hint = (
+            "Flatten with FlatParams.from_tree(params, group_by=optaxlr.fast.path_groups(rules)) "
+            "so that each buffer holds parameters matched by the same rules."
+        )
+        return per_buffer(flat.layout, per_leaf, "scale_by_path's set of matching rules", hint)
+
     def init_fn(params):
+        if isinstance(params, FlatParams):
+            flat_rule_ids(params)
+            params = params.layout.abstract_tree()
         paths, rule_ids, _ = matching(params)
         used = {i for ids in rule_ids for i in ids}
         unused = [p for i, p in enumerate(rules) if i not in used]
@@ -119,8 +132,6 @@ def scale_by_path(
         del params
         values, recorded, count = step(hparams, state.count)
         factors = [values[n] for n in names]
-        _, rule_ids, treedef = matching(updates)
-        leaves = jax.tree.leaves(updates)
 
         def scaled(g, ids):
             if not ids:
@@ -130,6 +141,15 @@ def scale_by_path(
                 f = f * factors[i]
             return (upcast(g) * f).astype(g.dtype)
 
+        if isinstance(updates, FlatParams):
+            ids_per_buffer = flat_rule_ids(updates)
+            buffers = [
+                scaled(g, ids) if isinstance(g, jax.Array) else g  # optax.MaskedNode
+                for g, ids in zip(updates.buffers, ids_per_buffer, strict=True)
+            ]
+            return FlatParams(buffers, updates.layout), ScaleByPathState(count, recorded)
+        _, rule_ids, treedef = matching(updates)
+        leaves = jax.tree.leaves(updates)
         new = [scaled(g, ids) for g, ids in zip(leaves, rule_ids, strict=True)]
         return jax.tree.unflatten(treedef, new), ScaleByPathState(count, recorded)
 

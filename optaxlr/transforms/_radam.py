@@ -118,7 +118,9 @@ def scale_by_radam(
         del params
         values, recorded, count = step(hparams, state.count)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
-        bc1 = one_minus_pow(beta1, count)
+        # Products with scalar reciprocals, not quotients by scalars: XLA rewrites
+        # those only where the scalar has one user (see scale_by_adam).
+        inv_bc1 = 1.0 / one_minus_pow(beta1, count)
         sqrt_bc2 = jnp.sqrt(one_minus_pow(beta2, count))
         rho_inf, c_minus_one, log_b2 = _rho_constants(beta2)
         rho_t = _rho(count, c_minus_one, log_b2)
@@ -133,7 +135,7 @@ def scale_by_radam(
             g32 = upcast(g)
             new_m = lerp(upcast(m), g32, 1 - beta1)
             new_v = upcast(v) * beta2 + (1 - beta2) * g32 * g32
-            m_hat = new_m / bc1
+            m_hat = new_m * inv_bc1
             adaptive = sqrt_bc2 / (jnp.sqrt(new_v) + eps_t)
             u = jnp.where(rectify, m_hat * adaptive * rect, m_hat)
             return u.astype(g.dtype), new_m.astype(m.dtype), new_v.astype(v.dtype)

@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from optaxlr._hyperparams import value_at
+from optaxlr.fast._multi_tensor import flat_mask
 from optaxlr.transforms._common import (
     Hyperparam,
     check_hyperparam,
@@ -94,7 +95,7 @@ def add_decayed_weights(
         return updates, AddDecayedWeightsState(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
-    return tx if mask is None else optax.masked(tx, mask)
+    return tx if mask is None else optax.masked(tx, flat_mask(mask))
 
 
 class DecoupledWeightDecayState(NamedTuple):
@@ -176,4 +177,4 @@ def decoupled_weight_decay(
         return updates, DecoupledWeightDecayState(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
-    return tx if mask is None else optax.masked(tx, mask)
+    return tx if mask is None else optax.masked(tx, flat_mask(mask))

@@ -1,0 +1,42 @@
+"""Every benchmark on tiny sizes, in seconds: that they run and print their tables.
+
+CI runs this through ``tests/test_benchmarks_smoke.py``. The numbers it prints
+mean nothing (tiny shapes, a shared machine, one round): it checks the scripts,
+never the timings.
+
+    python benchmarks/smoke.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_bandwidth  # noqa: E402
+import bench_many_leaves  # noqa: E402
+import bench_optimizers  # noqa: E402
+import bench_schedules  # noqa: E402
+import plot_results  # noqa: E402
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        common = ["--rounds", "1", "--block", "0.002", "--out", str(out)]
+        bench_optimizers.main(
+            ["--shapes", "1x1e3", "8x1e3", "--kinds", "adamw", "clip_adamw", *common]
+        )
+        bench_many_leaves.main(
+            ["--leaves", "1", "8", "--kinds", "adamw", "--limit", "120", *common]
+        )
+        bench_bandwidth.main(["--leaves", "2", "--size", "1e4", "--no-torch", *common])
+        bench_schedules.main(["--size", "100", "--only", "constant", "cosine", *common])
+        plot_results.main(["--results", str(out)])
+    print("\nsmoke: all benchmarks ran")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Performance: the multi-tensor fast path for models with many parameter arrays.
+
+`FlatParams` keeps a parameter tree as one contiguous buffer per dtype across
+steps; `multi_tensor` runs any optimizer on it as one fused kernel per buffer.
+See ``docs/performance.md`` for when it helps and the measurements.
+"""
+
+from optaxlr.fast._multi_tensor import (
+    FlatParams,
+    Layout,
+    current_layout,
+    flat_mask,
+    multi_tensor,
+    path_groups,
+    per_buffer,
+)
+
+__all__ = [
+    "FlatParams",
+    "Layout",
+    "multi_tensor",
+    "flat_mask",
+    "current_layout",
+    "per_buffer",
+    "path_groups",
+]

@@ -1,0 +1,417 @@
+"""The learning-rate range test (Smith 2017; fastai's ``lr_find``) as one compiled loop."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from optaxlr._validation import check_callable, check_choice, check_int, check_number
+from optaxlr.schedules import lr_range
+from optaxlr.tools._common import (
+    Batches,
+    as_batch_source,
+    as_model,
+    batch_at,
+    json_list,
+    pure_loss,
+)
+
+__all__ = ["find_lr", "LRFinderResult", "suggest_lrs"]
+
+_STOP_REASONS = ("completed", "diverged", "nan")
+SUGGESTION_RULES = ("minimum", "steep", "valley")
+
+
+@dataclasses.dataclass(frozen=True)
+class LRFinderResult:
+    """What `find_lr` measured, and the learning rates it suggests.
+
+    Attributes:
+      lrs: the learning rate of each step that was run (float64 NumPy array).
+      losses: the training loss at each step, before that step's update.
+      smoothed: the debiased exponential moving average of ``losses``.
+      suggestions: learning rate by rule (None where a rule found none):
+        ``"minimum"`` (a tenth of the learning rate at the lowest smoothed
+        loss), ``"steep"`` (the steepest descent of the smoothed loss against
+        log-lr) and ``"valley"`` (inside the longest descending stretch of the
+        smoothed curve, fastai's default since 2021).
+      stop_reason: ``"completed"`` (every step ran), ``"diverged"`` (the
+        smoothed loss passed ``diverge_threshold`` times its best) or ``"nan"``
+        (a non-finite loss; that step is left out of the arrays).
+      min_lr: the sweep's first learning rate, as requested.
+      max_lr: the sweep's last learning rate, as requested.
+      num_steps: the sweep's length, as requested.
+      mode: the sweep's growth, as requested.
+      diverge_threshold: the stopping factor used.
+    """
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestions: dict[str, float | None]
+    stop_reason: str
+    min_lr: float
+    max_lr: float
+    num_steps: int
+    mode: str
+    diverge_threshold: float
+
+    @property
+    def suggestion(self) -> float | None:
+        """The default suggestion: ``minimum``, else ``steep``, else ``valley``.
+
+        ``minimum`` (Smith's and fastai's original rule) is the default because
+        it proved the most reliable for a constant learning rate on the
+        MNIST-1D demo, across all seven optimizers: with 100 steps and the
+        0.98 moving average (a memory of ~50 steps), the smoothed curve falls
+        steadily from the start, so ``valley`` lands early on the long slope
+        (a rate 5-40x too small) and ``steep`` late (the average lags).
+        """
+        for rule in SUGGESTION_RULES:
+            if self.suggestions.get(rule) is not None:
+                return self.suggestions[rule]
+        return None
+
+    @property
+    def steps_run(self) -> int:
+        return len(self.lrs)
+
+    @property
+    def best_index(self) -> int | None:
+        return int(np.argmin(self.smoothed)) if len(self.smoothed) else None
+
+    def summary(self) -> str:
+        """A few lines of text: the sweep, where it stopped, the suggestions."""
+        head = (
+            f"LR range test: {self.num_steps} steps, lr {self.min_lr:.3g} -> {self.max_lr:.3g} "
+            f"({self.mode})"
+        )
+        if self.stop_reason == "completed":
+            stop = "ran every step"
+        elif self.stop_reason == "diverged":
+            stop = (
+                f"stopped at step {self.steps_run} (lr {self.lrs[-1]:.3g}): smoothed loss above "
+                f"{self.diverge_threshold:g} x its best"
+            )
+        else:
+            stop = f"stopped at step {self.steps_run + 1}: non-finite loss"
+        lines = [head, stop]
+        i = self.best_index
+        if i is None:
+            lines.append("no finite loss was recorded: try a smaller min_lr")
+            return "\n".join(lines)
+        lines.append(f"lowest smoothed loss {self.smoothed[i]:.4g} at lr {self.lrs[i]:.3g}")
+        names = {"minimum": "minimum/10", "steep": "steepest", "valley": "valley"}
+        parts = [
+            f"{names[r]} {self.suggestions[r]:.3g}"
+            for r in SUGGESTION_RULES
+            if self.suggestions.get(r) is not None
+        ]
+        lines.append("suggested lr: " + (", ".join(parts) if parts else "none (too few steps)"))
+        return "\n".join(lines)
+
+    __str__ = summary
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the arrays as lists (a non-finite value as None)."""
+        return {
+            "lrs": json_list(self.lrs),
+            "losses": json_list(self.losses),
+            "smoothed": json_list(self.smoothed),
+            "suggestions": dict(self.suggestions),
+            "suggestion": self.suggestion,
+            "stop_reason": self.stop_reason,
+            "min_lr": self.min_lr,
+            "max_lr": self.max_lr,
+            "num_steps": self.num_steps,
+            "mode": self.mode,
+            "diverge_threshold": self.diverge_threshold,
+        }
+
+    def plot(self, ax: Any = None, *, title: str | None = None, show_raw: bool = True):
+        """The smoothed loss against the learning rate, with the suggestions marked.
+
+        Returns the matplotlib Figure. The raw losses are drawn faintly behind;
+        the y-axis is cut above the loss at the start of the sweep, so the
+        explosion at the end does not flatten the interesting part.
+
+        Example:
+          >>> result = optaxlr.find_lr(loss_fn, params, batches, lambda lr: optaxlr.adam(lr))
+          >>> result.plot().savefig("lr_find.png")
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
+        else:
+            fig = ax.figure
+        if len(self.lrs) == 0:
+            ax.text(0.5, 0.5, "no finite loss", ha="center", transform=ax.transAxes)
+            return fig
+        if show_raw:
+            ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="loss")
+        ax.plot(self.lrs, self.smoothed, color="C0", lw=1.8, label="smoothed loss")
+        markers = {"valley": ("o", "C3"), "steep": ("^", "C2"), "minimum": ("s", "C1")}
+        x = np.log(np.maximum(self.lrs, np.finfo(np.float64).tiny))
+        for rule in SUGGESTION_RULES:
+            lr = self.suggestions.get(rule)
+            if lr is None:
+                continue
+            y = np.interp(math.log(lr), x, self.smoothed)
+            marker, color = markers[rule]
+            label = "minimum/10" if rule == "minimum" else rule
+            ax.plot([lr], [y], marker, color=color, ms=8, label=f"{label}: {lr:.2g}", zorder=5)
+        if self.mode == "exp" or self.lrs[0] > 0:
+            ax.set_xscale("log")
+        lo = float(np.min(self.smoothed))
+        start = self.smoothed[: max(1, int(np.argmin(self.smoothed)) + 1)]
+        hi = float(np.max(start))
+        pad = 0.1 * (hi - lo) if hi > lo else 0.1 * abs(hi) + 1e-3
+        ax.set_ylim(lo - pad, hi + 2 * pad)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss")
+        ax.set_title(title or f"LR range test ({self.stop_reason})")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+        return fig
+
+
+def _longest_descent(values: np.ndarray) -> tuple[int, int]:
+    """fastai's valley bounds: (end - length, end) of the longest decreasing subsequence."""
+    n = len(values)
+    length = np.ones(n, dtype=np.int64)
+    for i in range(1, n):
+        higher = values[:i] > values[i]
+        if higher.any():
+            length[i] = length[:i][higher].max() + 1
+    end = int(np.argmax(length))
+    return max(0, end - int(length[end])), end
+
+
+def suggest_lrs(
+    lrs: np.ndarray, smoothed: np.ndarray, skip_start: int = 0, skip_end: int = 0
+) -> dict[str, float | None]:
+    """Learning rates suggested by a range test's smoothed loss curve (fastai's rules).
+
+    The first ``skip_start`` and last ``skip_end`` points are left out (the
+    start is noisy and the end is the explosion), unless fewer than five
+    points would remain.
+
+    - ``valley``: the longest descending stretch of the curve, taken at 55% of
+      the way down it (fastai's ``valley``);
+    - ``steep``: the steepest descent of the loss against log-lr;
+    - ``minimum``: a tenth of the learning rate at the lowest loss.
+
+    Example:
+      >>> lrs = np.geomspace(1e-4, 1.0, 50)
+      >>> loss = 1.0 / (1 + lrs * 100) + (lrs > 0.3) * 10.0
+      >>> suggest_lrs(lrs, loss)["minimum"]  # a tenth of the lr at the lowest loss
+      0.0268...
+    """
+    lrs = np.asarray(lrs, dtype=np.float64)
+    smoothed = np.asarray(smoothed, dtype=np.float64)
+    out: dict[str, float | None] = dict.fromkeys(SUGGESTION_RULES)
+    if len(lrs) - skip_start - skip_end >= 5:
+        lrs = lrs[skip_start : len(lrs) - skip_end]
+        smoothed = smoothed[skip_start : len(smoothed) - skip_end]
+    keep = np.isfinite(smoothed) & (lrs > 0)
+    lrs, smoothed = lrs[keep], smoothed[keep]
+    if len(lrs) == 0:
+        return out
+    out["minimum"] = float(lrs[np.argmin(smoothed)] / 10.0)
+    if len(lrs) < 3:
+        return out
+    slope = np.gradient(smoothed, np.log(lrs))
+    if np.isfinite(slope).any() and np.nanmin(slope) < 0:
+        out["steep"] = float(lrs[np.nanargmin(slope)])
+    start, end = _longest_descent(smoothed)
+    if end > start:
+        third = (end - start) / 3
+        out["valley"] = float(lrs[start + int(third) + int(third / 2)])
+    return out
+
+
+class _Spec(NamedTuple):
+    """The static part of a range test: what it traces."""
+
+    model_key: Hashable
+    optimizer: Callable
+    batch_fn: Callable | None
+    num_steps: int
+    mode: str
+
+
+class _Carry(NamedTuple):
+    step: jax.Array
+    params: Any
+    extra: Any
+    opt_state: Any
+    average: jax.Array
+    best: jax.Array
+    stop: jax.Array  # index into _STOP_REASONS
+    lrs: jax.Array
+    losses: jax.Array
+    smoothed: jax.Array
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _range_test(spec: _Spec, params, extra, stacked, min_lr, max_lr, smoothing, threshold):
+    schedule = lr_range(min_lr, max_lr, spec.num_steps, spec.mode)
+    optimizer = spec.optimizer(schedule)
+    loss_and_grad = jax.value_and_grad(pure_loss(spec.model_key), has_aux=True)
+    nan = jnp.full((spec.num_steps,), jnp.nan, jnp.float32)
+
+    def cond(c: _Carry) -> jax.Array:
+        return (c.step < spec.num_steps) & (c.stop == 0)
+
+    def body(c: _Carry) -> _Carry:
+        i = c.step
+        batch = batch_at(spec.batch_fn, stacked, i)
+        (loss, extra), grads = loss_and_grad(c.params, c.extra, batch)
+        average = smoothing * c.average + (1.0 - smoothing) * loss
+        smooth = average / (1.0 - smoothing ** (i + 1).astype(jnp.float32))
+        best = jnp.where((i == 0) | (smooth < c.best), smooth, c.best)
+        # For a positive loss: smooth > threshold * best.
+        diverged = smooth - best > (threshold - 1.0) * jnp.abs(best)
+        finite = jnp.isfinite(loss)
+        stop = jnp.where(~finite, 2, jnp.where(diverged, 1, 0)).astype(jnp.int32)
+        updates, opt_state = optimizer.update(grads, c.opt_state, c.params)
+        return _Carry(
+            step=i + 1,
+            params=optax.apply_updates(c.params, updates),
+            extra=extra,
+            opt_state=opt_state,
+            average=average,
+            best=best,
+            stop=stop,
+            lrs=c.lrs.at[i].set(schedule(i)),
+            losses=c.losses.at[i].set(loss),
+            smoothed=c.smoothed.at[i].set(smooth),
+        )
+
+    zero = jnp.zeros([], jnp.float32)
+    init = _Carry(
+        step=jnp.zeros([], jnp.int32),
+        params=params,
+        extra=extra,
+        opt_state=optimizer.init(params),
+        average=zero,
+        best=zero,
+        stop=jnp.zeros([], jnp.int32),
+        lrs=nan,
+        losses=nan,
+        smoothed=nan,
+    )
+    out = jax.lax.while_loop(cond, body, init)
+    return out.step, out.stop, out.lrs, out.losses, out.smoothed
+
+
+def find_lr(
+    loss_fn: Callable[[Any, Any], Any],
+    params: Any,
+    batches: Batches,
+    optimizer: Callable[[Any], optax.GradientTransformation],
+    *,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_steps: int = 100,
+    mode: str = "exp",
+    smoothing: float = 0.98,
+    diverge_threshold: float = 4.0,
+) -> LRFinderResult:
+    """The learning-rate range test: train while the learning rate grows, watch the loss.
+
+    The learning rate follows ``optaxlr.schedules.lr_range(min_lr, max_lr,
+    num_steps, mode)``, one training step each. The loss is smoothed with a
+    debiased exponential moving average (``smoothing`` = 0.98, as fastai), and
+    the test stops as soon as the smoothed loss passes ``diverge_threshold``
+    times the best one seen, or a loss is NaN or infinite. The whole sweep is a
+    single compiled ``lax.while_loop``: one compilation, no host round trip per
+    step. Calling it again with the same ``loss_fn``, ``optimizer``, batch
+    shapes, ``num_steps`` and ``mode`` reuses the compiled program (``min_lr``,
+    ``max_lr``, ``smoothing`` and ``diverge_threshold`` are traced). The
+    caller's ``params`` (or model) are not modified.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``, or ``loss_fn(model, batch)``
+        when ``params`` is a Flax nnx model.
+      params: the initial parameters (any pytree of float arrays), or a Flax nnx
+        model whose ``nnx.Param`` variables are trained (its other state, such
+        as batch statistics and RNG counts, is carried along).
+      batches: an iterable of batches (``num_steps`` of them are taken and
+        stacked; a shorter re-iterable collection is cycled), or a jittable
+        function ``step -> batch``.
+      optimizer: a factory ``learning_rate -> GradientTransformation``, e.g.
+        ``lambda lr: optaxlr.sgd(lr, momentum=0.9)``; it is given the sweep's
+        schedule.
+      min_lr: the first learning rate of the sweep; > 0 for ``mode="exp"``.
+      max_lr: the last learning rate of the sweep; > ``min_lr``.
+      num_steps: the number of steps of the sweep (>= 2).
+      mode: ``"exp"`` (geometric growth) or ``"linear"``.
+      smoothing: the moving average's decay, in [0, 1).
+      diverge_threshold: stop when the smoothed loss exceeds this factor (> 1)
+        times its best (for a loss that can be negative: when it rises by
+        ``diverge_threshold - 1`` times the best's magnitude).
+
+    Returns:
+      An `LRFinderResult` with ``lrs``, ``losses``, ``smoothed``,
+      ``suggestions``, ``.plot()`` and ``.summary()``.
+
+    Example:
+      >>> import jax.numpy as jnp, optaxlr
+      >>> loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+      >>> result = optaxlr.find_lr(loss_fn, w0, batches, lambda lr: optaxlr.sgd(lr, momentum=0.9))
+      >>> print(result.summary())
+      >>> lr = result.suggestion
+    """
+    check_callable("optimizer", optimizer)
+    check_choice("mode", mode, ("exp", "linear"))
+    steps = check_int("num_steps", num_steps, low=2)
+    check_number("min_lr", min_lr, low=0.0, low_open=mode == "exp")
+    check_number("max_lr", max_lr, low=0.0, low_open=True)
+    if float(max_lr) <= float(min_lr):
+        raise ValueError(f"max_lr must be greater than min_lr, got {max_lr} <= {min_lr}")
+    check_number("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
+    check_number("diverge_threshold", diverge_threshold, low=1.0, low_open=True)
+    model = as_model(loss_fn, params)
+    source = as_batch_source(batches, steps)
+
+    spec = _Spec(model.key, optimizer, source.fn, steps, mode)
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
+    count, stop, lrs, losses, smoothed = jax.device_get(
+        _range_test(
+            spec,
+            model.params,
+            model.extra,
+            source.stacked,
+            f32(min_lr),
+            f32(max_lr),
+            f32(smoothing),
+            f32(diverge_threshold),
+        )
+    )
+    reason = _STOP_REASONS[int(stop)]
+    n = int(count) - (1 if reason == "nan" else 0)
+    lrs = np.asarray(lrs[:n], np.float64)
+    losses = np.asarray(losses[:n], np.float64)
+    smoothed = np.asarray(smoothed[:n], np.float64)
+    return LRFinderResult(
+        lrs=lrs,
+        losses=losses,
+        smoothed=smoothed,
+        suggestions=suggest_lrs(lrs, smoothed, skip_start=steps // 10, skip_end=5),
+        stop_reason=reason,
+        min_lr=float(min_lr),
+        max_lr=float(max_lr),
+        num_steps=steps,
+        mode=mode,
+        diverge_threshold=float(diverge_threshold),
+    )

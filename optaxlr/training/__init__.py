@@ -1,0 +1,39 @@
+"""Training-loop capabilities around any optax/optaxlr optimizer.
+
+- `accumulate`: gradient accumulation over micro-batches;
+- `reduce_on_plateau`: PyTorch's and Keras's ``ReduceLROnPlateau``, exactly;
+- `param_ema` and `ema_params`: a moving average of the parameters for evaluation;
+- `skip_nonfinite`: skipping steps whose gradients hold NaN or Inf;
+- `scale_for_batch_size`: the linear and square-root batch-size rules;
+- `update_ratio_monitor`: ``||update|| / ||param||`` per parameter and overall;
+- `save` and `restore`: orbax checkpoints of ``(params, opt_state)``.
+
+Every transformation follows the optaxlr state convention (a saturating int32
+``count`` and a ``hyperparams`` record), so `optaxlr.hyperparams` reports the
+plateau scale, the skip counts and the update ratios with the learning rate.
+"""
+
+from optaxlr.training._accumulate import AccumulateState, accumulate
+from optaxlr.training._batch_size import scale_for_batch_size
+from optaxlr.training._checkpoint import restore, save
+from optaxlr.training._ema import ParamEmaState, ema_params, param_ema
+from optaxlr.training._monitor import UpdateRatioMonitorState, update_ratio_monitor
+from optaxlr.training._nonfinite import SkipNonfiniteState, skip_nonfinite
+from optaxlr.training._plateau import ReduceOnPlateauState, reduce_on_plateau
+
+__all__ = [
+    "AccumulateState",
+    "ParamEmaState",
+    "ReduceOnPlateauState",
+    "SkipNonfiniteState",
+    "UpdateRatioMonitorState",
+    "accumulate",
+    "ema_params",
+    "param_ema",
+    "reduce_on_plateau",
+    "restore",
+    "save",
+    "scale_for_batch_size",
+    "skip_nonfinite",
+    "update_ratio_monitor",
+]

@@ -1,0 +1,89 @@
+"""Skipping steps whose gradients hold NaN or Inf."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optaxlr._hyperparams import record
+from optaxlr._validation import check_int
+from optaxlr.training._accumulate import check_transformation
+from optaxlr.transforms._common import init_count
+
+__all__ = ["SkipNonfiniteState", "skip_nonfinite"]
+
+_INT32_MAX = int(jnp.iinfo(jnp.int32).max)
+
+
+class SkipNonfiniteState(NamedTuple):
+    """State of `skip_nonfinite`.
+
+    It has no ``count`` field of its own: the updates applied are counted by the
+    wrapped optimizer (whose ``step`` `optaxlr.hyperparams` reports), and a
+    count of calls would count micro-batches when it wraps `accumulate`.
+    """
+
+    hyperparams: dict[str, jax.Array]  # {"skipped", "consecutive_nonfinite"}: float32 copies
+    skipped: jax.Array  # int32, saturating: steps skipped so far
+    inner_state: Any  # optax.ApplyIfFiniteState, which holds the wrapped optimizer's state
+
+
+def skip_nonfinite(
+    inner: optax.GradientTransformation, max_consecutive: int | None = 10
+) -> optax.GradientTransformationExtraArgs:
+    """Skips every step whose gradients hold a NaN or an Inf, up to a limit.
+
+    A skipped step returns zero updates and leaves ``inner``'s state as it was:
+    the parameters, the moments, the step count and so every schedule inside
+    ``inner`` are untouched, as if the step had not happened. The state counts
+    skipped steps (``skipped``) and the current run of non-finite gradients
+    (``consecutive_nonfinite``), both reported by `optaxlr.hyperparams`.
+
+    After ``max_consecutive`` skipped steps in a row, the next non-finite step is
+    no longer skipped: it goes to ``inner`` as it is (so the NaN reaches the
+    parameters and the run fails visibly instead of stalling silently), and so
+    does every following one until a finite gradient arrives, which starts the
+    count again. ``max_consecutive=None`` skips for ever (Keras's
+    ``LossScaleOptimizer`` behaviour). Wrap the whole optimizer, ``param_ema``
+    and ``accumulate`` included, so that nothing inside sees a skipped step.
+
+    This is ``optax.apply_if_finite`` (which it wraps) plus the ``hyperparams``
+    record and a count of the steps actually skipped (optax's
+    ``total_notfinite`` also counts the non-finite steps it applied).
+
+    Args:
+      inner: the optimizer to protect.
+      max_consecutive: non-finite steps in a row that are skipped, an integer
+        >= 0, or None for no limit.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` with state `SkipNonfiniteState`.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.training.skip_nonfinite(optaxlr.adam(1e-3), max_consecutive=5)
+    """
+    check_transformation("inner", inner)
+    if max_consecutive is None:
+        max_consecutive = _INT32_MAX
+    max_consecutive = check_int("max_consecutive", max_consecutive, low=0, high=_INT32_MAX)
+    guarded = optax.apply_if_finite(inner, max_consecutive)
+
+    def hyperparams_of(skipped, consecutive):
+        return record({"skipped": skipped, "consecutive_nonfinite": consecutive})
+
+    def init_fn(params):
+        zero = init_count()
+        return SkipNonfiniteState(hyperparams_of(zero, zero), init_count(), guarded.init(params))
+
+    def update_fn(updates, state, params=None, **extra_args):
+        updates, inner_state = guarded.update(updates, state.inner_state, params, **extra_args)
+        skipped_now = ~inner_state.last_finite & (inner_state.notfinite_count <= max_consecutive)
+        skipped = jnp.where(skipped_now, optax.safe_increment(state.skipped), state.skipped)
+        recorded = hyperparams_of(skipped, inner_state.notfinite_count)
+        return updates, SkipNonfiniteState(recorded, skipped, inner_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -1,0 +1,107 @@
+"""The demo: offline data, the model, the configuration, and a quick end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from optaxlr import cli
+
+demo = pytest.importorskip("optaxlr.demo")
+
+
+def test_quick_demo_writes_every_output(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = cli.main([
+        "demo", "--quick", "--optimizers", "momentum", "--schedules", "constant,one-cycle",
+        "--steps", "100", "--range-test-steps", "30", "--output", str(out), "--quiet",
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "momentum/one-cycle" in printed and "steps to 90%" in printed
+    for name in (*demo.PLOT_FILES, "results.json", "results.txt"):
+        path = out / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    for name in demo.PLOT_FILES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in results["runs"]] == ["momentum/constant", "momentum/one-cycle"]
+    assert set(results["range_tests"]) == {"momentum"}
+    run = results["runs"][1]
+    assert run["lr_source"] == "range test (minimum) x 3"
+    assert len(run["history"]["lrs"]) == 100 and len(run["history"]["test_acc"]) == 2
+    assert results["data"]["train"] == 4000 and results["data"]["test"] == 1000
+    assert results["config"]["steps"] == 100
+
+
+def test_load_mnist1d_is_offline_deterministic_and_cached(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("load_mnist1d must not open a network connection")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    np_before, py_before = np.random.get_state(), random.getstate()  # noqa: NPY002
+    data = demo.load_mnist1d(cache_dir=tmp_path)
+    # The generator reseeds the global generators; load_mnist1d puts them back.
+    np_after = np.random.get_state()  # noqa: NPY002
+    assert np.array_equal(np_after[1], np_before[1]) and np_after[2] == np_before[2]
+    assert random.getstate() == py_before
+    assert data["x_train"].shape == (4000, 40) and data["x_test"].shape == (1000, 40)
+    assert data["x_train"].dtype == np.float32 and data["y_train"].dtype == np.int32
+    # Seed 42 is the published dataset: its first labels.
+    assert data["y_train"][:10].tolist() == [2, 6, 4, 5, 6, 6, 6, 0, 3, 1]
+    assert (tmp_path / "mnist1d_seed42.npz").is_file()
+    again = demo.load_mnist1d(cache_dir=tmp_path)
+    for key in data:
+        np.testing.assert_array_equal(again[key], data[key])
+
+
+def test_conv1d_matches_lax_conv():
+    from flax import nnx
+
+    conv = demo.Conv1D(3, 5, 3, stride=2, padding=1, rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (2, 40, 3))
+    ref = jax.lax.conv_general_dilated(
+        x, conv.kernel[...], (2,), [(1, 1)], dimension_numbers=("NWC", "WIO", "NWC")
+    ) + conv.bias[...]
+    np.testing.assert_allclose(nnx.jit(lambda m, x: m(x))(conv, x), ref, rtol=1e-5, atol=1e-5)
+    model = demo.MNIST1DCNN(rngs=nnx.Rngs(0))
+    assert nnx.jit(lambda m, x: m(x))(model, jnp.zeros((4, 40))).shape == (4, 10)
+
+
+def test_cli_names_match_the_demo():
+    assert cli.OPTIMIZERS == tuple(demo.OPTIMIZERS)
+    assert cli.SCHEDULES == tuple(demo.SCHEDULES)
+    assert cli.DEFAULT_SCHEDULES == tuple(demo.DEFAULT_SCHEDULES)
+
+
+def test_demo_config_validation_and_plan():
+    config = demo.DemoConfig()
+    assert config.runs()[:7] == [(o, "constant") for o in demo.OPTIMIZERS]
+    assert config.runs()[7:] == [("momentum", s) for s in ("step", "cosine", "sgdr", "one-cycle")]
+    grid = demo.DemoConfig(optimizers="sgd,adam", schedules="constant,cosine", grid=True)
+    assert grid.runs() == [("sgd", "constant"), ("sgd", "cosine"), ("adam", "constant"),
+                           ("adam", "cosine")]
+    assert demo.DemoConfig(lr={"adam": 0.01}).given_lr("adam") == 0.01
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        demo.DemoConfig(optimizers=("lion",))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        demo.DemoConfig(schedules=("linear",))
+    with pytest.raises(ValueError, match="steps"):
+        demo.DemoConfig(steps=0)
+    with pytest.raises(ValueError, match="lr"):
+        demo.DemoConfig(lr=-1.0)
+
+
+def test_cli_reports_bad_arguments(capsys):
+    assert cli.main(["demo", "--optimizers", "lion", "--output", "unused"]) == 2
+    assert "optaxlr demo: error: optimizer must be one of" in capsys.readouterr().err
+    assert cli.main(["demo", "--lr", "adam:0.1", "--output", "unused"]) == 2
+    with pytest.raises(SystemExit):
+        cli.main(["find-lr", "--optimizer", "lion"])

@@ -1,0 +1,291 @@
+"""The multi-tensor fast path: `FlatParams` and `multi_tensor`.
+
+Numbers: every elementwise alias gives *bitwise* the same parameters, state and
+hyperparameters on a `FlatParams` as on the tree, step after step (the loss and
+its gradient included). ``clip_by_global_norm`` sums the squares in another
+order, so it matches to float32 rounding (rtol 1e-6).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optaxlr
+from optaxlr import FlatParams, multi_tensor
+from optaxlr.fast import Layout, path_groups
+
+sch = optaxlr.schedules
+
+SHAPES = [(3, 4), (5,), (7, 3), (1,), (33,), (2, 2, 2), (17,), (0,)]
+
+
+def make_params(dtype=jnp.float32, seed=0):
+    keys = jax.random.split(jax.random.key(seed), len(SHAPES))
+    return {
+        "block": [
+            {"kernel": (jax.random.normal(k, s) * (1 + i)).astype(dtype)}
+            for i, (k, s) in enumerate(zip(keys[:4], SHAPES[:4], strict=True))
+        ],
+        "head": {
+            f"p{i + 4}": (jax.random.normal(k, s) * 0.5).astype(dtype)
+            for i, (k, s) in enumerate(zip(keys[4:], SHAPES[4:], strict=True))
+        },
+    }
+
+
+def loss_fn(params):
+    return sum(jnp.sum(jnp.sin(x.astype(jnp.float32)) * x) for x in jax.tree.leaves(params))
+
+
+def assert_trees_equal(a, b):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
+
+
+# --- the container --------------------------------------------------------------
+
+
+def test_round_trip_and_layout():
+    params = make_params()
+    flat = FlatParams.from_tree(params)
+    assert flat.names == ("float32",)
+    assert len(jax.tree.leaves(flat)) == 1
+    assert flat.buffers[0].shape == (sum(int(np.prod(s)) for s in SHAPES),)
+    assert_trees_equal(flat.unflatten(), params)
+    assert jax.tree.structure(flat.unflatten()) == jax.tree.structure(params)
+    assert flat.layout.paths[0] == "block/0/kernel"
+    assert "8 leaves" in repr(flat)
+    # flatten_like is the inverse of unflatten
+    assert_trees_equal(flat.flatten_like(flat.unflatten()).buffers, flat.buffers)
+
+
+def test_one_buffer_per_dtype_and_group():
+    params = make_params()
+    params["head"]["p5"] = params["head"]["p5"].astype(jnp.bfloat16)
+    flat = FlatParams.from_tree(params)
+    assert flat.names == ("float32", "bfloat16")
+    assert [b.dtype for b in flat.buffers] == [jnp.float32, jnp.bfloat16]
+    assert_trees_equal(flat.unflatten(), params)
+    grouped = FlatParams.from_tree(params, group_by=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    assert grouped.names == ("True/float32", "False/float32", "True/bfloat16")
+    assert_trees_equal(grouped.unflatten(), params)
+    # a tree of labels works as well as a function
+    labels = jax.tree.map(lambda x: "big" if x.size > 10 else "small", params)
+    assert set(FlatParams.from_tree(params, group_by=labels).names) == {
+        "big/float32",
+        "small/float32",
+        "small/bfloat16",
+    }
+
+
+def test_rejects_integer_leaves_and_bad_labels():
+    with pytest.raises(TypeError, match="floating-point"):
+        FlatParams.from_tree({"w": jnp.ones(3), "step": jnp.zeros([], jnp.int32)})
+    with pytest.raises(ValueError, match="one label per parameter"):
+        FlatParams.from_tree({"a": jnp.ones(2), "b": jnp.ones(2)}, group_by={"a": 1})
+    flat = FlatParams.from_tree({"a": jnp.ones(2)})
+    with pytest.raises(ValueError, match="shape"):
+        flat.flatten_like({"a": jnp.ones(3)})
+
+
+def test_layout_is_static_and_cheap_to_compare():
+    a = FlatParams.from_tree(make_params(seed=0))
+    b = FlatParams.from_tree(make_params(seed=1))
+    assert isinstance(a.layout, Layout)
+    assert a.layout == b.layout and hash(a.layout) == hash(b.layout)
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    traces = []
+
+    @jax.jit
+    def f(fp):
+        traces.append(1)
+        return jax.tree.map(lambda x: x * 2, fp)
+
+    f(a)
+    f(b)
+    f(f(a))
+    assert len(traces) == 1
+
+
+def test_gradient_is_a_flat_params_via_one_concatenation():
+    params = make_params()
+    flat = FlatParams.from_tree(params)
+    g_tree = jax.grad(loss_fn)(params)
+    g_flat = jax.grad(lambda f: loss_fn(f.unflatten()))(flat)
+    assert isinstance(g_flat, FlatParams) and g_flat.layout == flat.layout
+    assert_trees_equal(g_flat.unflatten(), g_tree)
+    # The cotangent is a concatenation, not one full-size pad per leaf.
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda f: loss_fn(f.unflatten())))(flat))
+    assert "concatenate" in jaxpr
+    assert not re.search(r"\bpad\[", jaxpr)
+
+
+# --- same numbers -----------------------------------------------------------------
+
+ALIASES = {
+    "sgd": lambda: optaxlr.sgd(sch.cosine(0.1, 20), momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "sgd_dampening": lambda: optaxlr.sgd(0.1, momentum=sch.one_cycle_momentum(20), dampening=0.1),
+    "adam": lambda: optaxlr.adam(
+        sch.one_cycle(1e-2, 20), b1=sch.one_cycle_momentum(20), weight_decay=1e-3
+    ),
+    "adamw": lambda: optaxlr.adamw(sch.warmup(sch.cosine(1e-2, 15), 5)),
+    "adamw_amsgrad_bf16_mu": lambda: optaxlr.adamw(1e-2, amsgrad=True, mu_dtype=jnp.bfloat16),
+    "nadam": lambda: optaxlr.nadam(weight_decay=1e-2, decoupled_weight_decay=True),
+    "radam": lambda: optaxlr.radam(weight_decay=1e-2),
+    "adagrad": lambda: optaxlr.adagrad(lr_decay=1e-3, weight_decay=1e-3),
+    "rmsprop": lambda: optaxlr.rmsprop(momentum=0.9, centered=True),
+    "adadelta": lambda: optaxlr.adadelta(weight_decay=1e-3),
+    "inject_hyperparams": lambda: optax.inject_hyperparams(optaxlr.adamw)(learning_rate=1e-2),
+}
+
+
+def run_both(opt, params, steps=12):
+    """(tree params, tree state, flat params, flat state) after ``steps`` jitted steps."""
+    fast = multi_tensor(opt)
+    flat = FlatParams.from_tree(params)
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step_tree(p, s):
+        g = jax.grad(loss_fn)(p)
+        u, s = opt.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step_flat(p, s):
+        g = jax.grad(lambda f: loss_fn(f.unflatten()))(p)
+        u, s = fast.update(g, s, p)
+        return optax.apply_updates(p, u), s
+
+    p1, s1 = jax.tree.map(jnp.copy, params), opt.init(params)
+    p2, s2 = flat, fast.init(flat)
+    for _ in range(steps):
+        p1, s1 = step_tree(p1, s1)
+        p2, s2 = step_flat(p2, s2)
+    return p1, s1, p2, s2
+
+
+@pytest.mark.parametrize("name", sorted(ALIASES))
+def test_bitwise_equal_to_the_per_leaf_alias(name):
+    params = make_params()
+    p1, s1, p2, s2 = run_both(ALIASES[name](), params)
+    assert isinstance(p2, FlatParams)
+    assert_trees_equal(p2.unflatten(), p1)
+    h1, h2 = optaxlr.hyperparams(s1), optaxlr.hyperparams(s2)
+    assert h1.keys() == h2.keys()
+    for k in h1:
+        np.testing.assert_array_equal(h1[k], h2[k])
+
+
+def test_bitwise_equal_with_mixed_dtypes():
+    params = make_params()
+    params["head"]["p4"] = params["head"]["p4"].astype(jnp.bfloat16)
+    p1, _, p2, s2 = run_both(optaxlr.adamw(1e-2), params, steps=5)
+    assert p2.names == ("float32", "bfloat16")
+    assert_trees_equal(p2.unflatten(), p1)
+    mu = s2[0].mu
+    assert isinstance(mu, FlatParams) and mu.buffers[1].dtype == jnp.bfloat16
+
+
+def test_global_norm_clipping_to_float32_rounding():
+    opt = optax.chain(optaxlr.clip_by_global_norm(0.5), optaxlr.adamw(1e-2))
+    p1, _, p2, _ = run_both(opt, make_params())
+    for x, y in zip(jax.tree.leaves(p2.unflatten()), jax.tree.leaves(p1), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def test_mask_and_path_rules_per_buffer():
+    params = make_params()
+    matrices = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+    rules = {r"block/.*": 0.1, r".*p5": 3.0}
+    opt = optax.chain(optaxlr.adamw(1e-2, mask=matrices), optaxlr.scale_by_path(rules))
+    fast = multi_tensor(opt)
+
+    def labels(p):
+        return jax.tree.map(lambda a, b: (a, b), matrices(p), path_groups(rules)(p))
+
+    flat = FlatParams.from_tree(params, group_by=labels)
+    state1, state2 = opt.init(params), fast.init(flat)
+    g1 = jax.grad(loss_fn)(params)
+    g2 = flat.flatten_like(g1)
+    for _ in range(3):
+        u1, state1 = jax.jit(opt.update)(g1, state1, params)
+        u2, state2 = jax.jit(fast.update)(g2, state2, flat)
+    assert_trees_equal(u2.unflatten(), u1)
+    assert optaxlr.hyperparams(state1).keys() == optaxlr.hyperparams(state2).keys()
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+def test_errors_name_the_fix():
+    params = make_params()
+    flat = FlatParams.from_tree(params)
+    with pytest.raises(TypeError, match="FlatParams.from_tree"):
+        multi_tensor(optaxlr.adamw()).init(params)
+    matrices = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+    with pytest.raises(ValueError, match="group_by=mask"):
+        multi_tensor(optaxlr.adamw(mask=matrices)).init(flat)
+    with pytest.raises(ValueError, match="path_groups"):
+        multi_tensor(optaxlr.scale_by_path({r"block/.*": 0.1})).init(flat)
+    with pytest.raises(ValueError, match="clip_by_norm"):
+        multi_tensor(optax.chain(optaxlr.clip_by_norm(1.0), optaxlr.sgd(0.1))).init(flat)
+    with pytest.raises(ValueError, match="flat_mask"):
+        multi_tensor(optax.masked(optax.add_decayed_weights(0.1), matrices)).init(flat)
+    with pytest.raises(ValueError, match="partition"):
+        labels = jax.tree.map(lambda _: "a", flat)
+        multi_tensor(optax.partition({"a": optax.sgd(0.1)}, labels)).init(flat)
+    with pytest.raises(ValueError, match="Adafactor"):
+        multi_tensor(optax.adafactor(1e-3)).init(flat)
+    fast = multi_tensor(optaxlr.sgd(0.1))
+    state = fast.init(flat)
+    with pytest.raises(TypeError, match="updates must be a FlatParams"):
+        fast.update(params, state, flat)
+
+
+def test_flat_mask_wraps_a_users_optax_masked():
+    params = make_params()
+    matrices = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
+    tx = optax.masked(optax.add_decayed_weights(0.1), optaxlr.flat_mask(matrices))
+    flat = FlatParams.from_tree(params, group_by=matrices)
+    u1, _ = tx.update(params, tx.init(params), params)
+    fast = multi_tensor(tx)
+    u2, _ = fast.update(flat, fast.init(flat), flat)
+    assert_trees_equal(u2.unflatten(), u1)
+
+
+# --- what it is for -----------------------------------------------------------------
+
+
+def test_one_kernel_per_buffer_whatever_the_leaf_count():
+    """Structure, not timing: the compiled step has O(1) fusions, the per-leaf one O(leaves)."""
+    params = {f"w{i}": jnp.full((20,), 0.1 * i) for i in range(200)}
+    flat = FlatParams.from_tree(params)
+    opt = optaxlr.adamw(1e-3)
+
+    def fusions(tx, p):
+        def step(p, s, g):
+            u, s = tx.update(g, s, p)
+            return optax.apply_updates(p, u), s
+
+        hlo = jax.jit(step).lower(p, tx.init(p), p).compile().as_text()
+        return len(re.findall(r"^\s*\S+ = \S+ fusion\(", hlo, re.MULTILINE))
+
+    assert fusions(multi_tensor(opt), flat) <= 12
+    assert fusions(opt, params) >= 200
+
+
+def test_nnx_state_round_trip():
+    nnx = pytest.importorskip("flax.nnx")
+    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(model, nnx.Param)
+    flat = FlatParams.from_tree(state)
+    assert flat.layout.paths == ("bias", "kernel")
+    rebuilt = nnx.merge(graphdef, flat.unflatten())
+    np.testing.assert_array_equal(rebuilt.kernel[...], model.kernel[...])
