@@ -35,3 +35,11 @@ def test_dependencies_are_version_ranges():
     for requirement in requirements:
         assert re.search(r"(>=|~=|==).*", requirement), f"{requirement} has no version range"
         assert "<" in requirement or "==" in requirement, f"{requirement} has no upper bound"
+
+
+def test_readme_tour_runs():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
