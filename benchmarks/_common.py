@@ -149,10 +149,15 @@ def bytes_accessed(executable: Any) -> float | None:
 class JaxRunner:
     """Runs a compiled donated step in place: ``params, state = step(params, state, grads)``."""
 
-    def __init__(self, compiled: Compiled, params: Any, state: Any, grads: Any):
+    def __init__(self, compiled: Compiled, params: Any, state: Any, grads: Any, keep_initial=False):
         self.compiled = compiled
-        self.params, self.state, self.grads = copy_tree(params), state, grads
+        self._start = (copy_tree(params), copy_tree(state)) if keep_initial else None
+        self.params, self.state, self.grads = copy_tree(params), copy_tree(state), grads
         self(2)  # warm up
+
+    def initial(self) -> tuple[Any, Any]:
+        """Fresh copies of the starting parameters and state (needs ``keep_initial``)."""
+        return copy_tree(self._start[0]), copy_tree(self._start[1])
 
     def __call__(self, n: int) -> None:
         f, p, s, g = self.compiled.executable, self.params, self.state, self.grads

@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import jax
 from _common import RESULTS, header, human, save, table  # noqa: E402
 
 LEAF_SIZE = 200
@@ -39,21 +40,26 @@ def child(
     leaves: int, kind: str, contenders: list[str], rounds: int, block: float, train: bool
 ) -> None:
     """Measures one (leaves, kind); prints one JSON object per line as results arrive."""
-    import jax
     import numpy as np
-    import optax
     from _common import interleaved, make_tree, median, paired_ratio
-    from contenders import build, compile_contender
+    from contenders import compile_contender
 
     def emit(**kw):
         print(json.dumps(kw), flush=True)
 
     params = make_tree(leaves, leaves * LEAF_SIZE)
-    runners = {}
+    runners, after_three = {}, {}
     for name in contenders:
         t0 = time.perf_counter()
         emit(event="start", name=name)
-        compiled, runner = compile_contender(name, kind, params, train=train)
+        compiled, runner = compile_contender(name, kind, params, train=train, keep_initial=True)
+        # Same numbers? The parameters after three steps from the same start, with the
+        # executable just compiled (the runner has taken its warm-up steps from a copy).
+        p, s = runner.initial()
+        for _ in range(3):
+            p, s = compiled.executable(p, s, runner.grads)
+        tree = p.unflatten() if hasattr(p, "unflatten") else p
+        after_three[name] = [np.asarray(x) for x in jax.tree.leaves(tree)]
         runners[name] = runner
         single = interleaved({name: runner}, 3, block)[name]
         emit(
@@ -66,41 +72,19 @@ def child(
             step_s_alone=median(single),
             wall_s=time.perf_counter() - t0,
         )
+        if "multi_tensor" in after_three and name != "multi_tensor":
+            fast, other = after_three["multi_tensor"], after_three[name]
+            same = all(bool((a == b).all()) for a, b in zip(fast, other, strict=True))
+            rel = max(
+                float(np.max(np.abs(a - b) / (np.abs(b) + 1e-30)))
+                for a, b in zip(fast, other, strict=True)
+            )
+            emit(event="check", name=name, identical=same, max_rel_diff=rel)
     times = interleaved(runners, rounds, block)
     ratios = {}
     if "optax" in times:
         ratios = {n: paired_ratio(t, times["optax"]) for n, t in times.items()}
     emit(event="steps", step_s={n: median(t) for n, t in times.items()}, ratio_to_optax=ratios)
-
-    # Same numbers? Three steps from the same start.
-    def three_steps(name):
-        p, g, s, opt = build(name, kind, params)
-        step = jax.jit(lambda p, s, g: _apply(opt, p, s, g))
-        for _ in range(3):
-            p, s = step(p, s, g)
-        return p.unflatten() if hasattr(p, "unflatten") else p
-
-    def _apply(opt, p, s, g):
-        u, s = opt.update(g, s, p)
-        return optax.apply_updates(p, u), s
-
-    check = {}
-    if "multi_tensor" in contenders:
-        fast = jax.tree.leaves(three_steps("multi_tensor"))
-        for ref in ("optaxlr", "optax"):
-            if ref in contenders:
-                other = jax.tree.leaves(three_steps(ref))
-                same = all(bool((a == b).all()) for a, b in zip(fast, other, strict=True))
-                rel = max(
-                    float(
-                        np.max(
-                            np.abs(np.asarray(a) - np.asarray(b)) / (np.abs(np.asarray(b)) + 1e-30)
-                        )
-                    )
-                    for a, b in zip(fast, other, strict=True)
-                )
-                check[ref] = {"identical": same, "max_rel_diff": rel}
-    emit(event="check", check=check)
 
 
 def run_child(leaves, kind, contenders, rounds, block, limit, train=False):
@@ -144,7 +128,10 @@ def run_child(leaves, kind, contenders, rounds, block, limit, train=False):
             result["step_s"] = ev["step_s"]
             result["ratio_to_optax"] = ev["ratio_to_optax"]
         elif ev["event"] == "check":
-            result["check"] = ev["check"]
+            result.setdefault("check", {})[ev["name"]] = {
+                "identical": ev["identical"],
+                "max_rel_diff": ev["max_rel_diff"],
+            }
     if result["timed_out"] is not None and started is not None:
         done = sum(c["wall_s"] for c in result["contenders"].values())
         result["contenders"][started] = {"compile_over_s": result["timed_out"] - done}

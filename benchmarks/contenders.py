@@ -90,8 +90,10 @@ def train_step(opt: optax.GradientTransformation) -> Any:
     return step
 
 
-def compile_contender(name: str, kind: str, params: Any, donate: bool = True, train=False):
+def compile_contender(
+    name: str, kind: str, params: Any, donate: bool = True, train=False, keep_initial=False
+):
     """(Compiled, JaxRunner) for one contender on one tree (``train``: with the gradient)."""
     p, g, s, opt = build(name, kind, params)
     compiled = Compiled((train_step if train else jax_step)(opt), p, s, g, donate=donate)
-    return compiled, JaxRunner(compiled, p, s, g)
+    return compiled, JaxRunner(compiled, p, s, g, keep_initial=keep_initial)
