@@ -67,6 +67,8 @@ import numpy as np
 import optax
 from jax import lax
 
+from optaxlr._paths import path_to_str
+
 __all__ = [
     "FlatParams",
     "Layout",
@@ -81,22 +83,6 @@ GroupBy = Any  # None | pytree of hashable labels | Callable[[params], pytree of
 
 
 # --- the layout ---------------------------------------------------------------
-
-
-def _key_str(key: Any) -> str:
-    if isinstance(key, jax.tree_util.DictKey):
-        return str(key.key)
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return key.name
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return str(key.idx)
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return str(key.key)
-    return str(key)
-
-
-def _path_str(path: Sequence[Any]) -> str:
-    return "/".join(_key_str(k) for k in _strip_value(path))  # drops nnx's trailing .value
 
 
 class Layout:
@@ -316,14 +302,14 @@ class FlatParams:
         for (path, _), x in zip(leaves_with_path, leaves, strict=True):
             if not jnp.issubdtype(x.dtype, jnp.inexact):
                 raise TypeError(
-                    f"FlatParams holds floating-point parameters; {_path_str(path)!r} has "
+                    f"FlatParams holds floating-point parameters; {path_to_str(path)!r} has "
                     f"dtype {x.dtype}"
                 )
         layout = Layout(
             treedef,
             [x.shape for x in leaves],
             [x.dtype for x in leaves],
-            [_path_str(p) for p, _ in leaves_with_path],
+            [path_to_str(p) for p, _ in leaves_with_path],
             _labels(tree, treedef, group_by),
         )
         return cls(layout._concat(leaves), layout)
@@ -492,20 +478,13 @@ def path_groups(patterns: Any, separator: str = "/") -> Callable[[Any], Any]:
 
     def labels(params: Any) -> Any:
         def label(path, _):
-            text = separator.join(_key_str(k) for k in _strip_value(path))
+            text = path_to_str(path, separator)
             matched = [p for p, r in compiled if r.fullmatch(text)]
             return " & ".join(matched) if matched else "unmatched"
 
         return jax.tree_util.tree_map_with_path(label, params)
 
     return labels
-
-
-def _strip_value(path: Sequence[Any]) -> list[Any]:
-    keys = list(path)
-    if keys and isinstance(keys[-1], jax.tree_util.GetAttrKey) and keys[-1].name == "value":
-        keys.pop()
-    return keys
 
 
 # --- the wrapper ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
+from optaxlr._paths import path_to_str
 from optaxlr._validation import check_number
 from optaxlr.fast._multi_tensor import FlatParams, per_buffer
 from optaxlr.transforms._common import Hyperparam, init_count, init_record, step, upcast
@@ -21,31 +22,6 @@ class ScaleByPathState(NamedTuple):
 
     count: jax.Array  # int32 scalar, saturating
     hyperparams: dict[str, jax.Array]  # {"scale[<pattern>]": float32} per rule
-
-
-def _key_str(key: Any) -> str:
-    if isinstance(key, jax.tree_util.DictKey):
-        return str(key.key)
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return key.name
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return str(key.idx)
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return str(key.key)
-    return str(key)
-
-
-def path_to_str(path: tuple[Any, ...], separator: str = "/") -> str:
-    """A pytree key path as ``"backbone/dense/kernel"``.
-
-    Dict keys, attribute names and sequence indices are joined with
-    ``separator``. The trailing ``.value`` of a Flax nnx ``Variable`` is dropped,
-    so nnx parameters read as ``"linear/kernel"``.
-    """
-    keys = list(path)
-    if keys and isinstance(keys[-1], jax.tree_util.GetAttrKey) and keys[-1].name == "value":
-        keys.pop()
-    return separator.join(_key_str(k) for k in keys)
 
 
 def scale_by_path(
