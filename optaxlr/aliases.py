@@ -37,17 +37,18 @@ from optaxlr.transforms import (
     scale_by_rmsprop,
     trace,
 )
-from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_zero
+from optaxlr.transforms._common import (
+    check_bool,
+    check_hyperparam,
+    check_moments,
+    is_static_zero,
+)
 
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "nadam"]
 
 
 def _check_lr(learning_rate: Any) -> None:
     check_hyperparam("learning_rate", learning_rate, low=0.0)
-
-
-def _check_beta(name: str, value: Any) -> None:
-    check_hyperparam(name, value, low=0.0, high=1.0, high_open=True)
 
 
 def _check_nonneg(name: str, value: Any) -> None:
@@ -209,9 +210,7 @@ def rmsprop(
 
 def _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad) -> None:
     _check_lr(learning_rate)
-    _check_beta("b1", b1)
-    _check_beta("b2", b2)
-    _check_nonneg("eps", eps)
+    check_moments(b1, b2, eps)
     _check_nonneg("weight_decay", weight_decay)
     check_bool("amsgrad", amsgrad)
 

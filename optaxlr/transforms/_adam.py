@@ -12,6 +12,7 @@ from optaxlr.transforms._common import (
     Hyperparam,
     check_bool,
     check_hyperparam,
+    check_moments,
     init_count,
     init_record,
     is_static_zero,
@@ -80,9 +81,7 @@ def scale_by_adam(
       >>> import optax, optaxlr
       >>> adam = optax.chain(optaxlr.scale_by_adam(), optaxlr.scale_by_learning_rate(1e-3))
     """
-    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("eps", eps, low=0.0)
+    check_moments(b1, b2, eps)
     check_hyperparam("eps_root", eps_root, low=0.0)
     bias_correction = check_bool("bias_correction", bias_correction)
     amsgrad = check_bool("amsgrad", amsgrad)

@@ -18,6 +18,7 @@ from optaxlr._validation import check_number, is_traced
 __all__ = [
     "Hyperparam",
     "check_bool",
+    "check_moments",
     "check_hyperparam",
     "compute_dtype",
     "init_count",
@@ -34,6 +35,13 @@ __all__ = [
 def check_hyperparam(name: str, value: Any, **bounds: Any) -> Any:
     """`check_number` for an argument that may be a schedule."""
     return check_number(name, value, allow_callable=True, **bounds)
+
+
+def check_moments(b1: Any, b2: Any, eps: Any) -> None:
+    """The arguments every Adam-family preconditioner shares: betas in [0, 1), eps >= 0."""
+    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
+    check_hyperparam("eps", eps, low=0.0)
 
 
 def check_bool(name: str, value: Any) -> bool:

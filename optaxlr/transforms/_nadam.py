@@ -12,6 +12,7 @@ import optax
 from optaxlr.transforms._common import (
     Hyperparam,
     check_hyperparam,
+    check_moments,
     init_count,
     init_record,
     lerp,
@@ -68,9 +69,7 @@ def scale_by_nadam(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.scale_by_nadam(), optaxlr.scale_by_learning_rate(2e-3))
     """
-    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("eps", eps, low=0.0)
+    check_moments(b1, b2, eps)
     check_hyperparam("momentum_decay", momentum_decay, low=0.0)
     hparams = {"b1": b1, "b2": b2, "eps": eps, "momentum_decay": momentum_decay}
 

@@ -13,7 +13,7 @@ import optax
 from optaxlr._validation import is_traced
 from optaxlr.transforms._common import (
     Hyperparam,
-    check_hyperparam,
+    check_moments,
     init_count,
     init_record,
     lerp,
@@ -105,9 +105,7 @@ def scale_by_radam(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.scale_by_radam(), optaxlr.scale_by_learning_rate(1e-3))
     """
-    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("eps", eps, low=0.0)
+    check_moments(b1, b2, eps)
     hparams = {"b1": b1, "b2": b2, "eps": eps}
 
     def init_fn(params):
