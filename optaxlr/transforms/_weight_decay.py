@@ -37,6 +37,16 @@ class AddDecayedWeightsState(NamedTuple):
     hyperparams: dict[str, jax.Array]  # {"weight_decay": float32}
 
 
+def _add_scaled_params(updates: Any, params: Any, coef: Any) -> Any:
+    """``updates + coef * params`` leaf by leaf, in float32 for half-precision leaves."""
+    return jax.tree.map(
+        lambda u, p: None if u is None else (upcast(u) + coef * upcast(p)).astype(u.dtype),
+        updates,
+        params,
+        is_leaf=lambda x: x is None,
+    )
+
+
 def add_decayed_weights(
     weight_decay: Hyperparam, mask: Any | Callable[[optax.Params], Any] | None = None
 ) -> optax.GradientTransformation:
@@ -85,13 +95,7 @@ def add_decayed_weights(
                 "add_decayed_weights needs the parameters: call update(updates, state, params)"
             )
         values, recorded, count = step(hparams, state.count)
-        wd = values["weight_decay"]
-        updates = jax.tree.map(
-            lambda g, p: None if g is None else (upcast(g) + wd * upcast(p)).astype(g.dtype),
-            updates,
-            params,
-            is_leaf=lambda x: x is None,
-        )
+        updates = _add_scaled_params(updates, params, values["weight_decay"])
         return updates, AddDecayedWeightsState(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
@@ -168,12 +172,7 @@ def decoupled_weight_decay(
             )
         values, recorded, count = step(hparams, state.count)
         factor = _shrink_minus_one(value_at(learning_rate, state.count), values["weight_decay"])
-        updates = jax.tree.map(
-            lambda u, p: None if u is None else (upcast(u) + factor * upcast(p)).astype(u.dtype),
-            updates,
-            params,
-            is_leaf=lambda x: x is None,
-        )
+        updates = _add_scaled_params(updates, params, factor)
         return updates, DecoupledWeightDecayState(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
