@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import record
 from optaxlr._validation import check_choice, check_int, check_number
 from optaxlr.transforms._common import init_count, upcast
 
@@ -169,7 +168,7 @@ def reduce_on_plateau(
         del params
         return ReduceOnPlateauState(
             num_evaluations=init_count(),
-            hyperparams=record({"scale": 1.0}),
+            hyperparams={"scale": jnp.ones([], jnp.float32)},
             best=jnp.asarray(initial_best, jnp.float32),
             num_bad_evaluations=init_count(),
             cooldown_counter=init_count(),
