@@ -25,6 +25,7 @@ from optaxlr.training import (
 )
 from optaxlr.transforms import (
     add_decayed_weights,
+    chain,
     clip_by_global_norm,
     clip_by_norm,
     clip_by_value,
@@ -62,6 +63,7 @@ __all__ = [
     "radam",
     "nadam",
     # gradient transformations
+    "chain",
     "scale_by_learning_rate",
     "trace",
     "scale_by_adagrad",

@@ -9,13 +9,12 @@ Every optaxlr transformation that has hyperparameters keeps two fields in its
     int32 scalar, the number of updates applied, saturating at the int32
     maximum (``optax.safe_increment``) instead of wrapping.
 ``hyperparams``
-    a `Record` (a read-only mapping) of float32 scalars: the values used in the
-    last update, or, before any update, the values the first update will use
-    (the values at step 0). A hyperparameter given as a Python or NumPy number
-    is kept in the record's pytree *structure* rather than as an array, so a
-    constant costs the compiled step nothing (no buffer, no copy: on a small
-    model XLA's CPU runtime pays a few microseconds for each extra operation);
-    arrays and schedule values are the record's leaves.
+    ``dict[str, jax.Array]`` of float32 scalars: the values used in the last
+    update, or, before any update, the values the first update will use (the
+    values at step 0). A hyperparameter given as a Python or NumPy number is
+    not stored there but in the state's class (see `state_class`), so a
+    constant costs the compiled step nothing; ``state.hyperparams`` still
+    returns every value.
 
 Any hyperparameter may be a Python number, a JAX array or a schedule
 (``step -> value``). `value_at` resolves one at a step; `evaluate` resolves a
@@ -31,15 +30,24 @@ recompilation.
 
 from __future__ import annotations
 
+import functools
 import numbers
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Hyperparam", "Record", "value_at", "evaluate", "record", "hyperparams"]
+__all__ = [
+    "Hyperparam",
+    "value_at",
+    "evaluate",
+    "record",
+    "state_class",
+    "state_class_for",
+    "hyperparams",
+]
 
 #: A hyperparameter: a number, a JAX array, or a schedule ``step -> value``.
 Hyperparam = float | jax.Array | Callable[[jax.Array], Any]
@@ -70,76 +78,76 @@ def _is_constant(value: Any) -> bool:
     )
 
 
-@jax.tree_util.register_pytree_with_keys_class
-class Record(Mapping):
-    """The ``hyperparams`` field of a state: a read-only mapping name -> float32 scalar.
+def record(values: Mapping[str, Any]) -> dict[str, jax.Array]:
+    """The ``hyperparams`` field: float32 scalars for the values that are not constants.
 
-    Values given as Python or NumPy numbers live in the pytree's auxiliary data
-    (as float32-rounded Python floats): they are not leaves, so a jitted step
-    neither passes nor copies them. Every other value (an array, a tracer, a
-    schedule's output) is a leaf under its name, with the path
-    ``.hyperparams['<name>']``. Indexing returns the float32 value either way.
+    Constants (Python or NumPy numbers) are kept by the state's class instead,
+    see `state_class`.
     """
-
-    __slots__ = ("_names", "_constants", "_arrays")
-
-    def __init__(
-        self, names: tuple[str, ...], constants: tuple[tuple[str, float], ...], arrays: dict
-    ):
-        self._names = names
-        self._constants = constants
-        self._arrays = arrays
-
-    @classmethod
-    def of(cls, values: Mapping[str, Any]) -> Record:
-        constants, arrays = [], {}
-        for name, v in values.items():
-            if _is_constant(v):
-                constants.append((name, float(np.float32(v))))
-            else:
-                arrays[name] = jnp.asarray(v, dtype=jnp.float32)
-        return cls(tuple(values), tuple(constants), arrays)
-
-    def tree_flatten_with_keys(self):
-        names = tuple(n for n in self._names if n in self._arrays)
-        children = [(jax.tree_util.DictKey(n), self._arrays[n]) for n in names]
-        return children, (self._names, self._constants, names)
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        all_names, constants, names = aux
-        return cls(all_names, constants, dict(zip(names, children, strict=True)))
-
-    def constant(self, name: str) -> float | None:
-        """The value of ``name`` if it is a constant (not a leaf), else None."""
-        return dict(self._constants).get(name)
-
-    def __getitem__(self, name: str) -> Any:
-        if name in self._arrays:
-            return self._arrays[name]
-        value = self.constant(name)
-        if value is None:
-            raise KeyError(name)
-        return np.float32(value)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def __repr__(self) -> str:
-        return f"Record({dict(self.items())!r})"
+    return {
+        name: jnp.asarray(v, dtype=jnp.float32)
+        for name, v in values.items()
+        if not _is_constant(v)
+    }
 
 
-def record(values: Mapping[str, Any]) -> Record:
-    """Float32 scalars for the ``hyperparams`` field of a state (see `Record`)."""
-    return Record.of(values)
+def _merged_record(self: Any) -> dict[str, Any]:
+    arrays = tuple.__getitem__(self, type(self)._fields.index(_HYPERPARAMS_FIELD))
+    constants = type(self).hyperparam_constants
+    return {
+        name: np.float32(constants[name]) if name in constants else arrays[name]
+        for name in type(self).hyperparam_names
+    }
+
+
+def _rebuild(base: type, names: tuple, constants: tuple, fields: tuple) -> Any:
+    return state_class(base, names, constants)(*fields)
+
+
+@functools.cache
+def state_class(base: type, names: tuple[str, ...], constants: tuple[tuple[str, float], ...]):
+    """``base`` (a NamedTuple state) with its constant hyperparameters as class data.
+
+    A hyperparameter given as a Python or NumPy number is the same at every
+    step, so rather than a buffer in the state it lives in the state's *type*:
+    JAX keeps a NamedTuple's type in the pytree structure, so the compiled step
+    neither passes, copies nor outputs it (on a small model each such scalar
+    costs XLA's CPU runtime a microsecond or more per step), and
+    `optaxlr.hyperparams` still reads it. The subclass has the same fields; its
+    ``hyperparams`` attribute returns every value (constants as NumPy float32),
+    while the field itself holds the arrays.
+
+    Cached, so equal constants give the same class (and equal pytree
+    structures).
+    """
+    if not constants:
+        return base
+    return type(
+        base.__name__,
+        (base,),
+        {
+            "__slots__": (),
+            "__module__": base.__module__,
+            "__qualname__": base.__qualname__,
+            "hyperparam_names": names,
+            "hyperparam_constants": dict(constants),
+            _HYPERPARAMS_FIELD: property(_merged_record),
+            "__reduce__": lambda self: (_rebuild, (base, names, constants, tuple(self))),
+        },
+    )
+
+
+def state_class_for(base: type, hparams: Mapping[str, Hyperparam]) -> type:
+    """`state_class` for the hyperparameters a transformation was built with."""
+    constants = tuple(
+        (name, float(np.float32(v))) for name, v in hparams.items() if _is_constant(v)
+    )
+    return state_class(base, tuple(hparams), constants)
 
 
 def evaluate(
     hparams: Mapping[str, Hyperparam], count: jax.Array
-) -> tuple[dict[str, Any], Record]:
+) -> tuple[dict[str, Any], dict[str, jax.Array]]:
     """Resolves every hyperparameter at ``count``.
 
     Returns:
@@ -194,19 +202,47 @@ def _parse(path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str | None] | N
     return None
 
 
-def _is_record(x: Any) -> bool:
-    return isinstance(x, Record)
+def _has_constants(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "hyperparam_constants")
 
 
-def _record_items(rec: Record) -> Iterator[tuple[str, jax.Array]]:
-    for name in rec:
-        constant = rec.constant(name)
-        if constant is not None:
-            yield name, jnp.asarray(constant, jnp.float32)
-        else:
-            # A wrapper (a Flax nnx Variable) holds the array as its only leaf.
-            (value,) = jax.tree.leaves(rec[name])
-            yield name, value
+def _collect(state: Any) -> tuple[list[tuple[tuple[Any, ...], str, Any]], dict]:
+    """(entries (state prefix, name, value), counts {state prefix: count}), in tree order."""
+    entries: list[tuple[tuple[Any, ...], str, Any]] = []
+    counts: dict[tuple[Any, ...], Any] = {}
+
+    def walk(node: Any, prefix: tuple[Any, ...]) -> None:
+        if _has_constants(node):
+            cls = type(node)
+            arrays = tuple.__getitem__(node, cls._fields.index(_HYPERPARAMS_FIELD))
+            for name in cls.hyperparam_names:
+                if name in cls.hyperparam_constants:
+                    value = jnp.asarray(cls.hyperparam_constants[name], jnp.float32)
+                else:
+                    # A wrapper (a Flax nnx Variable) holds the array as its only leaf.
+                    (value,) = jax.tree.leaves(arrays[name])
+                entries.append((prefix, name, value))
+            for i, field in enumerate(cls._fields):
+                if field != _HYPERPARAMS_FIELD:
+                    walk(tuple.__getitem__(node, i), (*prefix, jax.tree_util.GetAttrKey(field)))
+            return
+        is_leaf = lambda x: x is not node and _has_constants(x)  # noqa: E731
+        for path, leaf in jax.tree_util.tree_flatten_with_path(node, is_leaf=is_leaf)[0]:
+            full = (*prefix, *path)
+            if _has_constants(leaf):
+                walk(leaf, full)
+                continue
+            parsed = _parse(full)
+            if parsed is None:
+                continue
+            state_prefix, kind, name = parsed
+            if kind == _HYPERPARAMS_FIELD:
+                entries.append((state_prefix, name, leaf))
+            else:
+                counts[state_prefix] = leaf
+
+    walk(state, ())
+    return entries, counts
 
 
 def hyperparams(state: Any) -> dict[str, jax.Array]:
@@ -245,21 +281,7 @@ def hyperparams(state: Any) -> dict[str, jax.Array]:
     Raises:
       ValueError: if the state holds no optaxlr (or injected) hyperparameters.
     """
-    leaves = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_record)[0]
-    entries: list[tuple[tuple[Any, ...], str, Any]] = []
-    counts: dict[tuple[Any, ...], Any] = {}
-    for path, leaf in leaves:
-        if isinstance(leaf, Record):
-            entries.extend((tuple(path[:-1]), name, v) for name, v in _record_items(leaf))
-            continue
-        parsed = _parse(tuple(path))
-        if parsed is None:
-            continue
-        prefix, kind, name = parsed
-        if kind == _HYPERPARAMS_FIELD:
-            entries.append((prefix, name, leaf))
-        else:
-            counts[prefix] = leaf
+    entries, counts = _collect(state)
     if not entries:
         raise ValueError(
             "hyperparams() found no hyperparameters in this optimizer state: it reads the "

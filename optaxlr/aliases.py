@@ -1,8 +1,9 @@
 """Optimizers with PyTorch's defaults and update rules, built from optaxlr transformations.
 
-Every alias is an ``optax.chain`` of the transformations in `optaxlr.transforms`,
-so its state is a tuple of their states and `optaxlr.hyperparams` reads the
-values used in the last update. Every numeric hyperparameter may be a number, a
+Every alias is a `optaxlr.transforms.chain` (``optax.chain`` whose members share
+one step count) of the transformations in `optaxlr.transforms`, so its state is
+a tuple of their states and `optaxlr.hyperparams` reads the values used in the
+last update. Every numeric hyperparameter may be a number, a
 JAX array or a schedule ``step -> value`` (``step`` = updates already applied,
 as PyTorch's scheduler ``last_epoch`` after ``scheduler.step()`` calls).
 
@@ -27,6 +28,7 @@ from optaxlr._hyperparams import Hyperparam, value_at
 from optaxlr._validation import concrete_float
 from optaxlr.transforms import (
     add_decayed_weights,
+    chain,
     decoupled_weight_decay,
     scale_by_adadelta,
     scale_by_adagrad,
@@ -56,7 +58,7 @@ def _check_nonneg(name: str, value: Any) -> None:
 
 
 def _chain(*parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
-    return optax.chain(*(p for p in parts if p is not None))
+    return chain(*(p for p in parts if p is not None))
 
 
 def _decay(weight_decay: Any) -> optax.GradientTransformation | None:

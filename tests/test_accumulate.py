@@ -106,8 +106,9 @@ def test_one_params_sized_buffer_and_dtypes():
     state = accumulate(inner, 4).init(params)
     assert isinstance(state, AccumulateState)
     extra = sum(x.nbytes for x in jax.tree.leaves(state)) - inner_bytes
-    scalars = sum(x.nbytes for x in jax.tree.leaves((state.count, state.hyperparams,
-                                                     state.micro_step)))
+    # every_k_steps is a constant: it lives in the state's class, not in a buffer.
+    assert state.hyperparams == {"every_k_steps": 4.0} and not jax.tree.leaves(state[1])
+    scalars = sum(x.nbytes for x in jax.tree.leaves((state.count, state.micro_step)))
     # float32 params: the buffer is their size; bfloat16 ones are summed in float32.
     assert extra - scalars == 64 * 32 * 4 + 16 * 4
     assert state.acc_grads["h"].dtype == jnp.float32

@@ -16,6 +16,7 @@ from optaxlr.transforms._common import (
     init_count,
     init_record,
     lerp,
+    state_class_for,
     step,
     upcast,
 )
@@ -90,9 +91,11 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
     debias = check_bool("debias", debias)
     hparams = {"ema_decay": decay}
 
+    new_state = state_class_for(ParamEmaState, hparams)
+
     def init_fn(params):
         ema = jax.tree.map(lambda p: jnp.array(p, dtype=compute_dtype(p), copy=True), params)
-        return ParamEmaState(init_count(), init_record(hparams), ema, jnp.zeros([], jnp.float32))
+        return new_state(init_count(), init_record(hparams), ema, jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -112,7 +115,7 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
             return (keep * avg + w * upcast(new)).astype(avg.dtype)
 
         ema = jax.tree.map(average, state.ema, params, updates)
-        return updates, ParamEmaState(count, recorded, ema, weight)
+        return updates, new_state(count, recorded, ema, weight)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -3,12 +3,14 @@
 Each is a function returning an ``optax.GradientTransformation`` with a
 ``NamedTuple`` state that keeps a saturating int32 ``count`` and the
 ``hyperparams`` used in the last update (see `optaxlr.hyperparams`). They chain
-with optax's own transformations.
+with optax's own transformations; `chain` (``optax.chain`` with one shared
+count) is what the aliases use.
 """
 
 from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
 from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
 from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
+from optaxlr.transforms._chain import ChainState, chain
 from optaxlr.transforms._clipping import (
     ClipState,
     clip_by_global_norm,
@@ -30,6 +32,7 @@ from optaxlr.transforms._weight_decay import (
 
 __all__ = [
     "AddDecayedWeightsState",
+    "ChainState",
     "ClipState",
     "DecoupledWeightDecayState",
     "ScaleByAdadeltaState",
@@ -42,6 +45,7 @@ __all__ = [
     "ScaleByRmspropState",
     "TraceState",
     "add_decayed_weights",
+    "chain",
     "clip_by_global_norm",
     "clip_by_norm",
     "clip_by_value",

@@ -13,6 +13,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     init_count,
     init_record,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -58,9 +59,11 @@ def scale_by_adadelta(
     check_hyperparam("eps", eps, low=0.0)
     hparams = {"rho": rho, "eps": eps}
 
+    new_state = state_class_for(ScaleByAdadeltaState, hparams)
+
     def init_fn(params):
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return ScaleByAdadeltaState(init_count(), init_record(hparams), zeros(), zeros())
+        return new_state(init_count(), init_record(hparams), zeros(), zeros())
 
     def update_fn(updates, state, params=None):
         del params
@@ -76,6 +79,6 @@ def scale_by_adadelta(
 
         out = jax.tree.map(leaf, updates, state.square_avg, state.acc_delta)
         new_updates, square_avg, acc_delta = unzip(updates, out, 3)
-        return new_updates, ScaleByAdadeltaState(count, recorded, square_avg, acc_delta)
+        return new_updates, new_state(count, recorded, square_avg, acc_delta)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -14,6 +14,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     init_count,
     init_record,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -58,9 +59,11 @@ def scale_by_adagrad(
     check_hyperparam("eps", eps, low=0.0)
     hparams = {"eps": eps}
 
+    new_state = state_class_for(ScaleByAdagradState, hparams)
+
     def init_fn(params):
         sums = jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)
-        return ScaleByAdagradState(init_count(), init_record(hparams), sums)
+        return new_state(init_count(), init_record(hparams), sums)
 
     def update_fn(updates, state, params=None):
         del params
@@ -74,6 +77,6 @@ def scale_by_adagrad(
 
         out = jax.tree.map(leaf, updates, state.sum_of_squares)
         new_updates, sums = unzip(updates, out, 2)
-        return new_updates, ScaleByAdagradState(count, recorded, sums)
+        return new_updates, new_state(count, recorded, sums)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -18,6 +18,7 @@ from optaxlr.transforms._common import (
     is_static_zero,
     lerp,
     one_minus_pow,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -92,11 +93,13 @@ def scale_by_adam(
     if use_eps_root:
         hparams["eps_root"] = eps_root
 
+    new_state = state_class_for(ScaleByAdamState, hparams)
+
     def init_fn(params):
         mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
         nu = jax.tree.map(jnp.zeros_like, params)
         nu_max = jax.tree.map(jnp.zeros_like, params) if amsgrad else None
-        return ScaleByAdamState(init_count(), init_record(hparams), mu, nu, nu_max)
+        return new_state(init_count(), init_record(hparams), mu, nu, nu_max)
 
     def update_fn(updates, state, params=None):
         del params
@@ -143,6 +146,6 @@ def scale_by_adam(
             out = jax.tree.map(leaf, updates, state.mu, state.nu)
             new_updates, mu, nu = unzip(updates, out, 3)
             nu_max = None
-        return new_updates, ScaleByAdamState(count, recorded, mu, nu, nu_max)
+        return new_updates, new_state(count, recorded, mu, nu, nu_max)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -15,6 +15,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     init_count,
     init_record,
+    state_class_for,
     step,
     upcast,
 )
@@ -37,14 +38,16 @@ class ClipState(NamedTuple):
 def _stateless(name: str, value: Hyperparam, apply: Any) -> optax.GradientTransformation:
     hparams = {name: value}
 
+    new_state = state_class_for(ClipState, hparams)
+
     def init_fn(params):
         del params
-        return ClipState(init_count(), init_record(hparams))
+        return new_state(init_count(), init_record(hparams))
 
     def update_fn(updates, state, params=None):
         del params
         values, recorded, count = step(hparams, state.count)
-        return apply(updates, values[name]), ClipState(count, recorded)
+        return apply(updates, values[name]), new_state(count, recorded)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import Hyperparam, evaluate
+from optaxlr._hyperparams import Hyperparam, evaluate, state_class_for
 from optaxlr._validation import check_number, is_traced
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "init_record",
     "is_static_zero",
     "one_minus_pow",
+    "state_class_for",
     "step",
     "unzip",
     "upcast",

@@ -16,6 +16,7 @@ from optaxlr.transforms._common import (
     init_count,
     init_record,
     is_static_zero,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -76,8 +77,10 @@ def trace(
     if damped:
         hparams["dampening"] = dampening
 
+    new_state = state_class_for(TraceState, hparams)
+
     def init_fn(params):
-        return TraceState(init_count(), init_record(hparams), jax.tree.map(jnp.zeros_like, params))
+        return new_state(init_count(), init_record(hparams), jax.tree.map(jnp.zeros_like, params))
 
     def update_fn(updates, state, params=None):
         del params
@@ -97,6 +100,6 @@ def trace(
 
         out = jax.tree.map(leaf, updates, state.trace)
         new_updates, new_trace = unzip(updates, out, 2)
-        return new_updates, TraceState(count, recorded, new_trace)
+        return new_updates, new_state(count, recorded, new_trace)
 
     return optax.GradientTransformation(init_fn, update_fn)

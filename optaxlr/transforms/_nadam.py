@@ -17,6 +17,7 @@ from optaxlr.transforms._common import (
     init_record,
     lerp,
     one_minus_pow,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -73,9 +74,11 @@ def scale_by_nadam(
     check_hyperparam("momentum_decay", momentum_decay, low=0.0)
     hparams = {"b1": b1, "b2": b2, "eps": eps, "momentum_decay": momentum_decay}
 
+    new_state = state_class_for(ScaleByNadamState, hparams)
+
     def init_fn(params):
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return ScaleByNadamState(
+        return new_state(
             init_count(), init_record(hparams), jnp.ones([], jnp.float32), zeros(), zeros()
         )
 
@@ -105,6 +108,6 @@ def scale_by_nadam(
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = unzip(updates, out, 3)
-        return new_updates, ScaleByNadamState(count, recorded, mu_product, mu, nu)
+        return new_updates, new_state(count, recorded, mu_product, mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

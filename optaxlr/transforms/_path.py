@@ -12,7 +12,14 @@ import optax
 from optaxlr._paths import path_to_str
 from optaxlr._validation import check_number
 from optaxlr.fast._multi_tensor import FlatParams, per_buffer
-from optaxlr.transforms._common import Hyperparam, init_count, init_record, step, upcast
+from optaxlr.transforms._common import (
+    Hyperparam,
+    init_count,
+    init_record,
+    state_class_for,
+    step,
+    upcast,
+)
 
 __all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
 
@@ -89,6 +96,8 @@ def scale_by_path(
         )
         return per_buffer(flat.layout, per_leaf, "scale_by_path's set of matching rules", hint)
 
+    new_state = state_class_for(ScaleByPathState, hparams)
+
     def init_fn(params):
         if isinstance(params, FlatParams):
             flat_rule_ids(params)
@@ -102,7 +111,7 @@ def scale_by_path(
                 f"scale_by_path: rule(s) {unused} match no parameter; the parameter paths "
                 f"are: {shown}"
             )
-        return ScaleByPathState(init_count(), init_record(hparams))
+        return new_state(init_count(), init_record(hparams))
 
     def update_fn(updates, state, params=None):
         del params
@@ -123,10 +132,10 @@ def scale_by_path(
                 scaled(g, ids) if isinstance(g, jax.Array) else g  # optax.MaskedNode
                 for g, ids in zip(updates.buffers, ids_per_buffer, strict=True)
             ]
-            return FlatParams(buffers, updates.layout), ScaleByPathState(count, recorded)
+            return FlatParams(buffers, updates.layout), new_state(count, recorded)
         _, rule_ids, treedef = matching(updates)
         leaves = jax.tree.leaves(updates)
         new = [scaled(g, ids) for g, ids in zip(leaves, rule_ids, strict=True)]
-        return jax.tree.unflatten(treedef, new), ScaleByPathState(count, recorded)
+        return jax.tree.unflatten(treedef, new), new_state(count, recorded)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -18,6 +18,7 @@ from optaxlr.transforms._common import (
     init_record,
     lerp,
     one_minus_pow,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -108,9 +109,11 @@ def scale_by_radam(
     check_moments(b1, b2, eps)
     hparams = {"b1": b1, "b2": b2, "eps": eps}
 
+    new_state = state_class_for(ScaleByRadamState, hparams)
+
     def init_fn(params):
         zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return ScaleByRadamState(init_count(), init_record(hparams), zeros(), zeros())
+        return new_state(init_count(), init_record(hparams), zeros(), zeros())
 
     def update_fn(updates, state, params=None):
         del params
@@ -140,6 +143,6 @@ def scale_by_radam(
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = unzip(updates, out, 3)
-        return new_updates, ScaleByRadamState(count, recorded, mu, nu)
+        return new_updates, new_state(count, recorded, mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

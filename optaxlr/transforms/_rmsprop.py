@@ -15,6 +15,7 @@ from optaxlr.transforms._common import (
     init_count,
     init_record,
     lerp,
+    state_class_for,
     step,
     unzip,
     upcast,
@@ -72,10 +73,12 @@ def scale_by_rmsprop(
     eps_in_sqrt = check_bool("eps_in_sqrt", eps_in_sqrt)
     hparams = {"decay": decay, "eps": eps}
 
+    new_state = state_class_for(ScaleByRmspropState, hparams)
+
     def init_fn(params):
         nu = jax.tree.map(jnp.zeros_like, params)
         mu = jax.tree.map(jnp.zeros_like, params) if centered else None
-        return ScaleByRmspropState(init_count(), init_record(hparams), nu, mu)
+        return new_state(init_count(), init_record(hparams), nu, mu)
 
     def update_fn(updates, state, params=None):
         del params
@@ -108,6 +111,6 @@ def scale_by_rmsprop(
             out = jax.tree.map(leaf, updates, state.nu)
             new_updates, nu = unzip(updates, out, 2)
             mu = None
-        return new_updates, ScaleByRmspropState(count, recorded, nu, mu)
+        return new_updates, new_state(count, recorded, nu, mu)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -13,6 +13,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     init_count,
     init_record,
+    state_class_for,
     step,
     upcast,
 )
@@ -56,9 +57,11 @@ def scale_by_learning_rate(
     flip_sign = check_bool("flip_sign", flip_sign)
     hparams = {"learning_rate": learning_rate}
 
+    new_state = state_class_for(ScaleByLearningRateState, hparams)
+
     def init_fn(params):
         del params
-        return ScaleByLearningRateState(init_count(), init_record(hparams))
+        return new_state(init_count(), init_record(hparams))
 
     def update_fn(updates, state, params=None):
         del params
@@ -66,6 +69,6 @@ def scale_by_learning_rate(
         lr = values["learning_rate"]
         factor = -lr if flip_sign else lr
         updates = jax.tree.map(lambda g: (factor * upcast(g)).astype(g.dtype), updates)
-        return updates, ScaleByLearningRateState(count, recorded)
+        return updates, new_state(count, recorded)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -18,6 +18,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     init_count,
     init_record,
+    state_class_for,
     step,
     upcast,
 )
@@ -85,9 +86,11 @@ def add_decayed_weights(
     check_hyperparam("weight_decay", weight_decay, low=0.0)
     hparams = {"weight_decay": weight_decay}
 
+    new_state = state_class_for(AddDecayedWeightsState, hparams)
+
     def init_fn(params):
         del params
-        return AddDecayedWeightsState(init_count(), init_record(hparams))
+        return new_state(init_count(), init_record(hparams))
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -96,7 +99,7 @@ def add_decayed_weights(
             )
         values, recorded, count = step(hparams, state.count)
         updates = _add_scaled_params(updates, params, values["weight_decay"])
-        return updates, AddDecayedWeightsState(count, recorded)
+        return updates, new_state(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
     return tx if mask is None else optax.masked(tx, flat_mask(mask))
@@ -161,9 +164,11 @@ def decoupled_weight_decay(
     check_hyperparam("weight_decay", weight_decay, low=0.0)
     hparams = {"weight_decay": weight_decay}
 
+    new_state = state_class_for(DecoupledWeightDecayState, hparams)
+
     def init_fn(params):
         del params
-        return DecoupledWeightDecayState(init_count(), init_record(hparams))
+        return new_state(init_count(), init_record(hparams))
 
     def update_fn(updates, state, params=None):
         if params is None:
@@ -173,7 +178,7 @@ def decoupled_weight_decay(
         values, recorded, count = step(hparams, state.count)
         factor = _shrink_minus_one(value_at(learning_rate, state.count), values["weight_decay"])
         updates = _add_scaled_params(updates, params, factor)
-        return updates, DecoupledWeightDecayState(count, recorded)
+        return updates, new_state(count, recorded)
 
     tx = optax.GradientTransformation(init_fn, update_fn)
     return tx if mask is None else optax.masked(tx, flat_mask(mask))
