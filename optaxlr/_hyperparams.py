@@ -84,11 +84,12 @@ def record(values: Mapping[str, Any]) -> dict[str, jax.Array]:
     Constants (Python or NumPy numbers) are kept by the state's class instead,
     see `state_class`.
     """
-    return {
+    arrays = {
         name: jnp.asarray(v, dtype=jnp.float32)
         for name, v in values.items()
         if not _is_constant(v)
     }
+    return arrays or None
 
 
 def _merged_record(self: Any) -> dict[str, Any]:
