@@ -227,7 +227,7 @@ def calibrate(run: Callable[[int], None], target_s: float) -> int:
     t0 = time.perf_counter()
     run(1)
     dt = max(time.perf_counter() - t0, 1e-6)
-    return int(max(1, min(1000, target_s / dt)))
+    return int(max(1, min(100_000, target_s / dt)))
 
 
 def interleaved(
@@ -237,12 +237,17 @@ def interleaved(
 
     A short sleep follows every block: torch's OpenMP workers spin for a while
     after a parallel region, and would otherwise slow whichever runner comes
-    next.
+    next. The order rotates from round to round: on small steps the position in
+    a round alone moved a runner's time by 10-40% here (whichever ran first
+    after another's buffers were freed), the same for every runner, so a fixed
+    order would bias the ratios.
     """
     inner = {name: calibrate(run, block_s) for name, run in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
+    names = list(runners)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            run = runners[name]
             n = inner[name]
             t0 = time.perf_counter()
             run(n)

@@ -85,10 +85,11 @@ def chain(*transforms: optax.GradientTransformation) -> optax.GradientTransforma
     ``optax.chain`` each keeps its own copy of the same number. Here the first
     keeps it and the others read it, so a compiled step increments one scalar,
     not one per transformation; on a small model each extra scalar operation
-    costs XLA's CPU runtime about a microsecond, on a step of ten. Nested
-    `chain`\\ s share the same count. The optimizer aliases are built with it.
+    costs XLA's CPU runtime about a microsecond, on a step of ten. Chains
+    nested in it (``optax.chain``\\ s included) share the same count. The
+    optimizer aliases are built with it.
 
-    `optaxlr.hyperparams` reports ``step`` from the shared count as before.
+    `optaxlr.hyperparams` reports ``step`` from the shared count.
 
     Args:
       *transforms: ``optax.GradientTransformation``\\ s, applied in order.
