@@ -22,6 +22,7 @@ import json
 import math
 import os
 import platform
+import random
 import re
 import statistics
 import sys
@@ -231,28 +232,32 @@ def calibrate(run: Callable[[int], None], target_s: float) -> int:
 
 
 def interleaved(
-    runners: dict[str, Callable[[int], None]], rounds: int, block_s: float
+    runners: dict[str, Callable[[int], None]],
+    rounds: int,
+    block_s: float,
+    settle_s: float = SETTLE_S,
 ) -> dict[str, list[float]]:
     """Seconds per step of every runner, ``rounds`` blocks each, run in turn.
 
-    A short sleep follows every block: torch's OpenMP workers spin for a while
-    after a parallel region, and would otherwise slow whichever runner comes
-    next. The order rotates from round to round: on small steps the position in
-    a round alone moved a runner's time by 10-40% here (whichever ran first
-    after another's buffers were freed), the same for every runner, so a fixed
-    order would bias the ratios.
+    A short sleep (``settle_s``) follows every block: torch's OpenMP workers
+    spin for a while after a parallel region, and would otherwise slow
+    whichever runner comes next (0 where no torch runner takes part). Each round
+    runs the runners in a new random order (seeded, so reruns are alike): on
+    small steps the position in a round, and which runner came just before,
+    moved a runner's time by 5-40% here, so a fixed order (or a rotation, which
+    keeps the neighbours) would bias the ratios.
     """
     inner = {name: calibrate(run, block_s) for name, run in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    order = random.Random(0)
+    for _ in range(rounds):
+        for name in order.sample(list(runners), len(runners)):
             run = runners[name]
             n = inner[name]
             t0 = time.perf_counter()
             run(n)
             times[name].append((time.perf_counter() - t0) / n)
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
     return times
 
 

@@ -6,7 +6,7 @@ compile time, step time and peak memory of ``optax``, the ``optaxlr`` alias and
 torch is importable, ``torch.optim`` with ``foreach=True`` and ``fused=True`` on
 the same shapes (CPU). Ratios are paired medians (see ``_common``).
 
-    python benchmarks/bench_optimizers.py                  # the full grid (~8 min)
+    python benchmarks/bench_optimizers.py                  # the full grid (~6 min)
     python benchmarks/bench_optimizers.py --preset quick   # a minute
     python benchmarks/bench_optimizers.py --shapes 1x1e4 100x1e6 --kinds adamw
 
@@ -52,17 +52,22 @@ def parse_shape(text: str) -> tuple[int, int]:
     return int(leaves), int(float(total))
 
 
-def run_shape(leaves, total, kind, torch_impls, rounds, block_s):
+def run_shape(leaves, total, kind, torch_impls, rounds, block_s, jax_rounds, jax_block_s):
     params = make_tree(leaves, total)
     runners, compiled = {}, {}
     for name in JAX:
         compiled[name], runners[name] = compile_contender(name, kind, params)
+    # The JAX contenders among themselves first: many short blocks, no pauses, so
+    # that the optaxlr/optax ratio is not disturbed by torch's spinning workers.
+    times = interleaved(runners, jax_rounds, jax_block_s, settle_s=0.0)
     torch_bytes = None
-    for impl in torch_impls:
-        runner = TorchRunner(params, kind, impl)
-        runners[f"torch.{impl}"] = runner
-        torch_bytes = runner.state_bytes
-    times = interleaved(runners, rounds, block_s)
+    if torch_impls:
+        for impl in torch_impls:
+            runner = TorchRunner(params, kind, impl)
+            runners[f"torch.{impl}"] = runner
+            torch_bytes = runner.state_bytes
+        names = ("optaxlr", "multi_tensor", *(f"torch.{i}" for i in torch_impls))
+        with_torch = interleaved({n: runners[n] for n in names}, rounds, block_s)
     row = {
         "leaves": leaves,
         "params": leaves * max(1, total // leaves),
@@ -74,12 +79,16 @@ def run_shape(leaves, total, kind, torch_impls, rounds, block_s):
         "step_s": {n: median(t) for n, t in times.items()},
         "ratio_optaxlr_optax": paired_ratio(times["optaxlr"], times["optax"]),
         "ratio_multi_tensor_optax": paired_ratio(times["multi_tensor"], times["optax"]),
-        "rounds": rounds,
+        "rounds": jax_rounds,
     }
-    for impl in torch_impls:
-        best = [min(a, b) for a, b in zip(times["optaxlr"], times["multi_tensor"], strict=True)]
-        row[f"ratio_best_jax_torch_{impl}"] = paired_ratio(best, times[f"torch.{impl}"])
-        row[f"ratio_optaxlr_torch_{impl}"] = paired_ratio(times["optaxlr"], times[f"torch.{impl}"])
+    if torch_impls:
+        t = with_torch
+        best = [min(a, b) for a, b in zip(t["optaxlr"], t["multi_tensor"], strict=True)]
+        row["torch_rounds"] = rounds
+        for impl in torch_impls:
+            row["step_s"][f"torch.{impl}"] = median(t[f"torch.{impl}"])
+            row[f"ratio_best_jax_torch_{impl}"] = paired_ratio(best, t[f"torch.{impl}"])
+            row[f"ratio_optaxlr_torch_{impl}"] = paired_ratio(t["optaxlr"], t[f"torch.{impl}"])
     del runners, compiled, params
     gc.collect()
     return row
@@ -149,8 +158,10 @@ def main(argv=None):
     ap.add_argument("--preset", choices=sorted(PRESETS), default="full")
     ap.add_argument("--shapes", nargs="*", help="LEAVESxPARAMS, e.g. 100x1e6 (overrides --preset)")
     ap.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--block", type=float, default=0.15, help="seconds per timed block")
+    ap.add_argument("--rounds", type=int, default=7, help="rounds with torch")
+    ap.add_argument("--block", type=float, default=0.15, help="seconds per timed block with torch")
+    ap.add_argument("--jax-rounds", type=int, default=21, help="rounds of the JAX contenders")
+    ap.add_argument("--jax-block", type=float, default=0.1, help="seconds per JAX block")
     ap.add_argument("--no-torch", action="store_true")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
     ap.add_argument("--no-save", action="store_true")
@@ -161,7 +172,12 @@ def main(argv=None):
     rows = []
     for leaves, total in shapes:
         for kind in args.kinds:
-            rows.append(run_shape(leaves, total, kind, torch_impls, args.rounds, args.block))
+            rows.append(
+                run_shape(
+                    leaves, total, kind, torch_impls, args.rounds, args.block,
+                    args.jax_rounds, args.jax_block,
+                )
+            )
             r = rows[-1]
             print(
                 f"  {leaves} leaves, {human(r['params'])} params, {kind}: optaxlr/optax "

@@ -27,7 +27,8 @@ def main() -> None:
         out = Path(tmp)
         common = ["--rounds", "1", "--block", "0.002", "--out", str(out)]
         bench_optimizers.main(
-            ["--shapes", "1x1e3", "8x1e3", "--kinds", "adamw", "clip_adamw", *common]
+            ["--shapes", "1x1e3", "8x1e3", "--kinds", "adamw", "clip_adamw", *common,
+             "--jax-rounds", "1", "--jax-block", "0.002"]
         )
         bench_many_leaves.main(
             ["--leaves", "1", "8", "--kinds", "adamw", "--limit", "120", *common]
