@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 import optaxlr
 from optaxlr import training
@@ -182,3 +183,21 @@ if __name__ == "__main__":
         _save_all(sys.argv[2])
     else:
         raise SystemExit(f"usage: {sys.argv[0]} save DIRECTORY")
+
+
+def test_constants_come_from_the_template_a_schedule_must_match(tmp_path):
+    """Numbers are part of the state's structure: the resuming optimizer's apply."""
+    params = {"w": jnp.ones(3, jnp.float32)}
+    opt = optaxlr.adamw(1e-3)
+    state = opt.init(params)
+    _, state = opt.update(params, state, params)
+    training.save(str(tmp_path / "ckpt"), params, state)
+
+    _, resumed = training.restore(str(tmp_path / "ckpt"), params, optaxlr.adamw(5e-4).init(params))
+    hp = optaxlr.hyperparams(resumed)
+    assert float(hp["learning_rate"]) == np.float32(5e-4) and int(hp["step"]) == 1
+    np.testing.assert_array_equal(resumed[0].mu["w"], state[0].mu["w"])
+
+    scheduled = optaxlr.adamw(optaxlr.schedules.cosine(1e-3, 10)).init(params)
+    with pytest.raises(ValueError, match="tree structures do not match"):
+        training.restore(str(tmp_path / "ckpt"), params, scheduled)
