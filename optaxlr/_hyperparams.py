@@ -101,6 +101,15 @@ def _merged_record(self: Any) -> dict[str, Any]:
     }
 
 
+def _repr_with_constants(self: Any) -> str:
+    # The base class's repr, with every value in ``hyperparams`` (the field alone
+    # holds only the arrays).
+    base = type(self).__mro__[1]
+    values = list(self)
+    values[base._fields.index(_HYPERPARAMS_FIELD)] = _merged_record(self)
+    return base.__repr__(base(*values))
+
+
 def _rebuild(base: type, names: tuple, constants: tuple, fields: tuple) -> Any:
     return state_class(base, names, constants)(*fields)
 
@@ -133,6 +142,7 @@ def state_class(base: type, names: tuple[str, ...], constants: tuple[tuple[str, 
             "hyperparam_names": names,
             "hyperparam_constants": dict(constants),
             _HYPERPARAMS_FIELD: property(_merged_record),
+            "__repr__": _repr_with_constants,
             "__reduce__": lambda self: (_rebuild, (base, names, constants, tuple(self))),
         },
     )

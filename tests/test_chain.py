@@ -189,6 +189,12 @@ def test_equal_constants_give_equal_structures():
     assert isinstance(a[0], T.ScaleByAdamState)
 
 
+def test_the_repr_shows_the_constants():
+    state = optaxlr.sgd(0.1, momentum=0.9).init(_params())
+    assert f"hyperparams={{'momentum': {np.float32(0.9)!r}}}" in repr(state[0])
+    assert repr(state[1]).startswith("ScaleByLearningRateState(count=None, hyperparams={")
+
+
 def test_a_state_with_constants_pickles_and_copies():
     _, state = _run(optaxlr.sgd(0.1, momentum=0.9, weight_decay=1e-4), 2)
     for restored in (pickle.loads(pickle.dumps(state)), copy.deepcopy(state)):
