@@ -82,7 +82,8 @@ def record(values: Mapping[str, Any]) -> dict[str, jax.Array]:
     """The ``hyperparams`` field: float32 scalars for the values that are not constants.
 
     Constants (Python or NumPy numbers) are kept by the state's class instead,
-    see `state_class`.
+    see `state_class`; ``None`` when every value is a constant (an empty dict
+    would still be a pytree node for every call to flatten and rebuild).
     """
     arrays = {
         name: jnp.asarray(v, dtype=jnp.float32)
