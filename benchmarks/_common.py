@@ -244,8 +244,9 @@ def interleaved(
     whichever runner comes next (0 where no torch runner takes part). Each round
     runs the runners in a new random order (seeded, so reruns are alike): on
     small steps the position in a round, and which runner came just before,
-    moved a runner's time by 5-40% here, so a fixed order (or a rotation, which
-    keeps the neighbours) would bias the ratios.
+    moved a runner's time by more than the differences being measured, so a
+    fixed order (or a rotation, which keeps the neighbours) would bias the
+    ratios.
     """
     inner = {name: calibrate(run, block_s) for name, run in runners.items()}
     times: dict[str, list[float]] = {name: [] for name in runners}

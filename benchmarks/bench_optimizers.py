@@ -57,8 +57,8 @@ def run_shape(leaves, total, kind, torch_impls, rounds, block_s, jax_rounds, jax
     # The JAX contenders among themselves first: many short blocks, no pauses, so
     # that the optaxlr/optax ratio is not disturbed by torch's spinning workers.
     # Half the rounds with the contenders built in one order, half in the reverse
-    # order: on 1000 leaves whichever contender's buffers were allocated first ran
-    # 3-5% faster, in either order.
+    # order: on 1000 leaves whichever contender's buffers were allocated first runs
+    # a few percent faster (allocation_order.py).
     times: dict = {name: [] for name in JAX}
     for order in (JAX, JAX[::-1]):
         runners, compiled = {}, {}

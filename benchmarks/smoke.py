@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import allocation_order  # noqa: E402
 import bench_bandwidth  # noqa: E402
 import bench_many_leaves  # noqa: E402
 import bench_optimizers  # noqa: E402
@@ -35,6 +36,9 @@ def main() -> None:
         )
         bench_bandwidth.main(["--leaves", "2", "--size", "1e4", "--no-torch", *common])
         bench_schedules.main(["--size", "100", "--only", "constant", "cosine", *common])
+        allocation_order.main(
+            ["--leaves", "4", "--kinds", "adamw", "--rounds", "1", "--block", "0.002"]
+        )
         plot_results.main(["--results", str(out)])
     print("\nsmoke: all benchmarks ran")
 

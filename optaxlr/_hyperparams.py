@@ -7,9 +7,10 @@ Every optaxlr transformation that has hyperparameters keeps two fields in its
 
 ``count``
     int32 scalar, the number of updates applied, saturating at the int32
-    maximum (``optax.safe_increment``) instead of wrapping.
+    maximum (``optax.safe_increment``) instead of wrapping. Inside
+    ``optaxlr.chain`` the first counting member keeps it, the others ``None``.
 ``hyperparams``
-    ``dict[str, jax.Array]`` of float32 scalars: the values used in the last
+    ``dict[str, jax.Array]`` of float32 scalars (``None`` if empty): the values used in the last
     update, or, before any update, the values the first update will use (the
     values at step 0). A hyperparameter given as a Python or NumPy number is
     not stored there but in the state's class (see `state_class`), so a

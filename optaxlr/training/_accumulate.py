@@ -19,7 +19,7 @@ class AccumulateState(NamedTuple):
     """State of `accumulate`."""
 
     count: jax.Array  # int32 scalar, saturating: real (inner) updates applied
-    hyperparams: dict[str, jax.Array]  # {"every_k_steps": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"every_k_steps": float32}
     micro_step: jax.Array  # int32 in [0, every_k_steps): micro-batches in the buffer
     acc_grads: Any  # the sum of those micro-batches' gradients, shaped like the params
     inner_state: Any  # the wrapped optimizer's state

@@ -28,7 +28,7 @@ class ParamEmaState(NamedTuple):
     """State of `param_ema`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"ema_decay": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"ema_decay": float32}
     ema: Any  # the average, shaped like the params (float32 for half-precision params)
     weight: jax.Array  # float32: 1 - prod(decays), the weight a zero-initialized EMA has
 

@@ -26,7 +26,7 @@ class ScaleByAdadeltaState(NamedTuple):
     """State of `scale_by_adadelta`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"rho", "eps": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"rho", "eps": float32}
     square_avg: optax.Params  # mean of squared gradients, parameters' dtypes
     acc_delta: optax.Params  # mean of squared updates, parameters' dtypes
 

@@ -27,7 +27,7 @@ class ScaleByAdagradState(NamedTuple):
     """State of `scale_by_adagrad`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"eps": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"eps": float32}
     sum_of_squares: optax.Params  # same dtypes as the parameters
 
 

@@ -31,7 +31,7 @@ class ScaleByAdamState(NamedTuple):
     """State of `scale_by_adam`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"b1", "b2", "eps"[, "eps_root"]: float32}
+    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps"[, "eps_root"]: float32}
     mu: optax.Params  # first moment, in mu_dtype (default: the parameters' dtypes)
     nu: optax.Params  # second moment, parameters' dtypes
     nu_max: optax.Params | None  # running maximum of nu with amsgrad, else None

@@ -66,9 +66,16 @@ def _map_counting(state: Any, fn: Callable[[Any, bool], Any]) -> Any:
 
 
 def _shared_count(state: ChainState) -> Any:
-    found = []
-    _map_counting(state, lambda s, first: found.append(s.count) if first else None)
-    return found[0] if found else None
+    """The count kept by the first counting state, or None if no member counts."""
+    counts = []
+
+    def read(s: Any, first: bool) -> Any:
+        if first:
+            counts.append(s.count)
+        return s
+
+    _map_counting(state, read)
+    return counts[0] if counts else None
 
 
 def _keep_first_count(state: ChainState) -> ChainState:

@@ -32,7 +32,7 @@ class ClipState(NamedTuple):
     """State of the clipping transformations: the count and the threshold last used."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"max_delta"} or {"max_norm"}: float32
+    hyperparams: dict[str, jax.Array] | None  # {"max_delta"} or {"max_norm"}: float32
 
 
 def _stateless(name: str, value: Hyperparam, apply: Any) -> optax.GradientTransformation:

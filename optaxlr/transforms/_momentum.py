@@ -29,7 +29,7 @@ class TraceState(NamedTuple):
     """State of `trace`: the count, the values last used and the momentum buffer."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"momentum"[, "dampening"]: float32}
+    hyperparams: dict[str, jax.Array] | None  # {"momentum"[, "dampening"]: float32}
     trace: optax.Params  # same dtypes as the parameters
 
 

@@ -32,7 +32,7 @@ class ScaleByNadamState(NamedTuple):
     """State of `scale_by_nadam`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"b1", "b2", "eps", "momentum_decay": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps", "momentum_decay": float32}
     mu_product: jax.Array  # float32 scalar, product of the momentum schedule so far
     mu: optax.Params  # first moment, parameters' dtypes
     nu: optax.Params  # second moment, parameters' dtypes

@@ -28,7 +28,7 @@ class ScaleByPathState(NamedTuple):
     """State of `scale_by_path`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"scale[<pattern>]": float32} per rule
+    hyperparams: dict[str, jax.Array] | None  # {"scale[<pattern>]": float32} per rule
 
 
 def scale_by_path(

@@ -34,7 +34,7 @@ class ScaleByRadamState(NamedTuple):
     """State of `scale_by_radam`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"b1", "b2", "eps": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps": float32}
     mu: optax.Params  # first moment, parameters' dtypes
     nu: optax.Params  # second moment, parameters' dtypes
 

@@ -28,7 +28,7 @@ class ScaleByRmspropState(NamedTuple):
     """State of `scale_by_rmsprop`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"decay", "eps": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"decay", "eps": float32}
     nu: optax.Params  # mean of squared gradients, parameters' dtypes
     mu: optax.Params | None  # mean of gradients when centered, else None
 

@@ -25,7 +25,7 @@ class ScaleByLearningRateState(NamedTuple):
     """State of `scale_by_learning_rate`: the count and the rate last used."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"learning_rate": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"learning_rate": float32}
 
 
 def scale_by_learning_rate(

@@ -35,7 +35,7 @@ class AddDecayedWeightsState(NamedTuple):
     """State of `add_decayed_weights`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"weight_decay": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"weight_decay": float32}
 
 
 def _add_scaled_params(updates: Any, params: Any, coef: Any) -> Any:
@@ -109,7 +109,7 @@ class DecoupledWeightDecayState(NamedTuple):
     """State of `decoupled_weight_decay`."""
 
     count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"weight_decay": float32}
+    hyperparams: dict[str, jax.Array] | None  # {"weight_decay": float32}
 
 
 def _shrink_minus_one(learning_rate: Any, weight_decay: Any) -> Any:
