@@ -227,3 +227,72 @@ def test_invalid_inputs():
         find_lr(loss_fn, w0, [np.zeros(8), np.zeros(7)], _sgd, num_steps=2)
     with pytest.raises(TypeError, match="floating-point"):
         find_lr(loss_fn, jnp.arange(8), batches, _sgd)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_steps": 2**31}, ValueError, r"num_steps must be an integer in \[2, 2147483647\]"),
+        ({"num_steps": True}, TypeError, "num_steps must be an integer"),
+        ({"min_lr": True}, TypeError, "min_lr must be a number"),
+        # In range as Python floats, out of range once rounded to the loop's float32:
+        ({"max_lr": 1e39}, ValueError, r"max_lr .* got inf \(the float32 rounding of 1e\+39\)"),
+        ({"min_lr": 1e-50}, ValueError, r"min_lr must be a finite number in \(0, inf\)"),
+        ({"smoothing": 1 - 1e-10}, ValueError, r"smoothing .* got 1.0 \(the float32 rounding"),
+        ({"min_lr": 1.0, "max_lr": 1.0 + 1e-10}, ValueError, "max_lr must be greater than min_lr"),
+    ],
+)
+def test_invalid_limits(kwargs, error, match):
+    loss_fn, w0, batches = _quadratic(1.0, steps=4)
+    with pytest.raises(error, match=match):
+        find_lr(loss_fn, w0, batches, _sgd, **kwargs)
+
+
+def test_bad_optimizer_and_loss_are_named_before_compiling():
+    traces = []
+    loss_fn, w0, batches = _quadratic(1.0, steps=4)
+
+    def counted_loss(w, c):
+        traces.append(1)
+        return loss_fn(w, c)
+
+    def run(optimizer, loss=counted_loss):
+        return find_lr(loss, w0, batches, optimizer, num_steps=4)
+
+    with pytest.raises(ValueError, match="optimizer failed on the range test's .* b1 must be"):
+        run(lambda lr: optaxlr.adam(lr, b1=1.5))
+    with pytest.raises(TypeError, match="optimizer failed on the range test's"):
+        run(lambda: optaxlr.adam(1e-3))
+    with pytest.raises(TypeError, match="optimizer must return an optax GradientTransformation"):
+        run(lambda lr: lr)
+    assert traces == []
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar, got shape \(8,\)"):
+        run(_sgd, lambda w, c: (w - c) ** 2)
+    with pytest.raises(TypeError, match="batches must hold arrays of numbers"):
+        find_lr(loss_fn, w0, ["a", "b"], _sgd, num_steps=2)
+
+
+def test_json_form_round_trips():
+    loss_fn, w0, batches = _quadratic(4.0)
+    result = find_lr(loss_fn, w0, batches, _sgd)
+    d = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    np.testing.assert_allclose(d["lrs"], result.lrs)
+    np.testing.assert_allclose(d["smoothed"], result.smoothed)
+    assert d["suggestion"] == result.suggestion and d["suggestions"] == result.suggestions
+    assert d["stop_reason"] == "diverged" and d["num_steps"] == 100
+
+
+def test_plot_on_given_axes_cuts_off_the_explosion():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    loss_fn, w0, batches = _quadratic(4.0)
+    result = find_lr(loss_fn, w0, batches, _sgd)
+    fig, ax = plt.subplots()
+    assert result.plot(ax, show_raw=False) is fig
+    assert ax.get_xscale() == "log"
+    top = ax.get_ylim()[1]
+    assert result.smoothed[0] <= top < result.smoothed.max()  # the start shown, the end cut
+    plt.close(fig)

@@ -200,3 +200,119 @@ def test_grid_and_log_uniform_errors():
         log_uniform(0, 3, 1e-2, 1e-3)
     with pytest.raises(ValueError, match="num"):
         log_uniform(0, 0)
+
+
+def _adam_b1(learning_rate, b1):
+    return optaxlr.adam(learning_rate, b1=b1)
+
+
+@pytest.mark.parametrize(
+    "optimizer, hparams, match",
+    [
+        # What the optimizer's constructor rejects, named by the swept argument and copy.
+        (lambda learning_rate: optaxlr.sgd(learning_rate), {"learning_rate": [0.1, 0.2, -0.1]},
+         r"hparams\['learning_rate'\]\[2\] = -0.1 is rejected by the optimizer: learning_rate"),
+        (_adam_b1, grid(learning_rate=[1e-3, 1e-2], b1=[0.9, 1.5]),
+         r"hparams\['b1'\]\[1\] = 1.5 is rejected by the optimizer: b1 must be"),
+        # The swept name need not be the constructor's.
+        (lambda mom: optaxlr.sgd(0.1, momentum=mom), {"mom": [0.9, 1.0, 2.0]},
+         r"hparams\['mom'\]\[2\] = 2 is rejected by the optimizer: momentum"),
+        (_adam_b1, {"learning_rate": [-1.0], "b1": [1.5]},
+         r"copy 0 of hparams \(learning_rate=-1, b1=1.5\) is rejected"),
+        (lambda learning_rate: optaxlr.sgd(learning_rate), {"learning_rate": [0.1, 1e39]},
+         r"hparams\['learning_rate'\] must be finite in float32, got 1e\+39 at 1"),
+    ],
+)
+def test_swept_values_are_validated_before_anything_is_compiled(optimizer, hparams, match):
+    traces = []
+    loss_fn, _, params, batches = _problem()
+
+    def counted_loss(p, batch):
+        traces.append(1)
+        return loss_fn(p, batch)
+
+    with pytest.raises(ValueError, match=match):
+        sweep(counted_loss, params, batches, optimizer, hparams, num_steps=20)
+    assert traces == []
+
+
+def test_integer_arguments_cannot_be_swept():
+    loss_fn, _, params, batches = _problem()
+
+    def warmed(learning_rate, warmup_steps):
+        cosine = optaxlr.schedules.cosine(learning_rate, STEPS)
+        return optaxlr.sgd(optaxlr.schedules.warmup(cosine, warmup_steps))
+
+    # Every copy gets float32 values, so no copy builds and none can show which value is bad:
+    # the error lists the first copy's values.
+    hp = {"learning_rate": [0.1, 0.1], "warmup_steps": [5, 10]}
+    with pytest.raises(TypeError, match=r"copy 0 of hparams \(learning_rate=0.1, warmup_steps=5\)"
+                       r" is rejected by the optimizer: warmup_steps must be an integer"):
+        sweep(loss_fn, params, batches, warmed, hp, num_steps=STEPS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"num_steps": 2**31}, ValueError, r"num_steps must be an integer in \[1, 2147483647\]"),
+        ({"num_steps": True}, TypeError, "num_steps must be an integer"),
+        ({"eval_every": True}, TypeError, "eval_every must be an integer"),
+        ({"eval_every": 0}, ValueError, "eval_every"),
+        ({"eval_fn": 3}, TypeError, "eval_fn"),
+    ],
+)
+def test_invalid_step_counts(kwargs, error, match):
+    loss_fn, _, params, batches = _problem()
+    args = {"num_steps": 20, **kwargs}
+    with pytest.raises(error, match=match):
+        sweep(loss_fn, params, batches, lambda learning_rate: optaxlr.sgd(learning_rate),
+              {"learning_rate": [0.1]}, **args)
+
+
+def test_bad_functions_are_named():
+    loss_fn, _, params, batches = _problem()
+
+    def sgd(learning_rate):
+        return optaxlr.sgd(learning_rate)
+
+    hp = {"learning_rate": [0.1, 0.2]}
+    with pytest.raises(TypeError, match="optimizer must return an optax GradientTransformation"):
+        sweep(loss_fn, params, batches, lambda learning_rate: learning_rate, hp, num_steps=4)
+    with pytest.raises(ValueError, match=r"loss_fn must return a scalar, got shape \(16,\)"):
+        sweep(lambda p, b: b[1] * p["b1"].sum(), params, batches, sgd, hp, num_steps=4)
+    with pytest.raises(ValueError, match=r"eval_fn must return a scalar .* for 'per_class'"):
+        sweep(loss_fn, params, batches, sgd, hp, num_steps=4,
+              eval_fn=lambda p: {"per_class": p["w2"].sum(0)})
+    with pytest.raises(ValueError, match=r"hparams\['learning_rate'\] must be a non-empty 1-D"):
+        sweep(loss_fn, params, batches, sgd, {"learning_rate": [True, False]}, num_steps=4)
+    with pytest.raises(TypeError, match="batches must hold arrays of numbers"):
+        sweep(loss_fn, params, [("a", "b")] * 4, sgd, hp, num_steps=4)
+
+
+def test_json_form_keeps_integers_and_drops_parameters():
+    def loss_fn(w, target):
+        return jnp.sum((w - target) ** 2)
+
+    result = sweep(loss_fn, jnp.zeros(4), [np.ones(4, np.float32)],
+                   lambda learning_rate: optaxlr.sgd(learning_rate),
+                   {"learning_rate": [0.1, 1e8]}, num_steps=40, eval_fn=lambda w: w.sum(),
+                   eval_every=20, return_params=True)
+    d = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert d["eval_steps"] == [20, 40] and all(type(s) is int for s in d["eval_steps"])
+    assert "params" not in d
+    assert d["final"]["metric"][0] == pytest.approx(4.0, rel=1e-3)  # w converged to the target
+    assert d["final"]["train_loss"][1] is None  # the diverged copy: NaN in JSON is None
+    assert d["hparams"]["learning_rate"] == pytest.approx([0.1, 1e8])
+
+
+def test_plot_rejects_unknown_names():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    loss_fn, _, params, batches = _problem()
+    result = sweep(loss_fn, params, batches, lambda learning_rate: optaxlr.sgd(learning_rate),
+                   {"learning_rate": [0.01, 0.1]}, num_steps=20)
+    with pytest.raises(ValueError, match="hparam must be one of 'learning_rate'"):
+        result.plot(hparam="momentum")
+    with pytest.raises(ValueError, match="metric must be one of 'train_loss'"):
+        result.plot("accuracy")

@@ -1,4 +1,5 @@
-"""What `find_lr` and `sweep` share: a pure view of the model and the batch source.
+"""What `find_lr` and `sweep` share: a pure view of the model, the batch source,
+argument checks and the JSON form of their results.
 
 Both tools compile a whole training run into one program, so they need
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import sys
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
@@ -22,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optaxlr._validation import check_callable
+from optaxlr._validation import check_callable, check_number
 
 __all__ = [
     "Model",
@@ -34,7 +36,13 @@ __all__ = [
     "batch_at",
     "format_table",
     "json_list",
+    "to_json",
+    "check_float32",
+    "INT32_MAX",
 ]
+
+#: The largest step count: the compiled loops count steps in int32.
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 Batch = Any
 #: An iterable of batches (stacked up to the number of steps), or ``step -> batch``.
@@ -67,13 +75,17 @@ def _pure_loss(key: Hashable, params: Any, extra: Any, batch: Batch) -> tuple[ja
     loss_fn, graphdef = key
     if graphdef is None:
         loss = loss_fn(params, batch)
-        return jnp.asarray(loss, jnp.float32), extra
-    from flax import nnx
+    else:
+        from flax import nnx
 
-    model = nnx.merge(graphdef, params, extra)
-    loss = loss_fn(model, batch)
-    _, _, extra = nnx.split(model, nnx.Param, ...)
-    return jnp.asarray(loss, jnp.float32), extra
+        model = nnx.merge(graphdef, params, extra)
+        loss = loss_fn(model, batch)
+        _, _, extra = nnx.split(model, nnx.Param, ...)
+    loss = jnp.asarray(loss, jnp.float32)
+    if loss.shape != ():
+        # Checked while tracing, so it costs nothing at run time.
+        raise ValueError(f"loss_fn must return a scalar, got shape {loss.shape}")
+    return loss, extra
 
 
 def pure_loss(key: Hashable) -> Callable[[Any, Any, Batch], tuple[jax.Array, Any]]:
@@ -163,7 +175,10 @@ def as_batch_source(batches: Any, num_steps: int, name: str = "batches") -> Batc
         stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *taken)
     except ValueError as e:
         raise ValueError(f"every batch in {name} must have the same shapes: {e}") from None
-    return BatchSource(jax.tree.map(jnp.asarray, stacked), None)
+    try:
+        return BatchSource(jax.tree.map(jnp.asarray, stacked), None)
+    except TypeError as e:
+        raise TypeError(f"{name} must hold arrays of numbers: {e}") from None
 
 
 def batch_at(fn: Callable | None, stacked: Any, step: jax.Array) -> Batch:
@@ -194,3 +209,42 @@ def json_list(values: Any) -> Any:
     out = a.astype(object)
     out[~np.isfinite(a)] = None
     return out.tolist()
+
+
+def to_json(result: Any, *, skip: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """A result dataclass's fields (but ``skip``) and ``extra``, JSON-ready.
+
+    Float arrays become nested lists with non-finite entries as None (JSON has
+    no NaN), integer arrays lists of ints; dicts are converted value by value.
+    """
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    values = {k: v for k, v in fields.items() if k not in skip}
+    return _json_value({**values, **extra})
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray | np.generic):
+        if np.issubdtype(value.dtype, np.inexact):
+            return json_list(value)
+        return value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def check_float32(name: str, value: Any, **bounds: Any) -> np.float32:
+    """`check_number`, then the same check on the float32 the compiled loop receives.
+
+    A value that is in range but rounds out of it in float32 (``1e39`` to
+    inf, ``0.99999999`` to 1.0, ``1e-50`` to 0.0) is an error too.
+    """
+    check_number(name, value, **bounds)
+    with np.errstate(over="ignore", under="ignore"):
+        x = np.float32(value)
+    try:
+        check_number(name, x, **bounds)
+    except ValueError as e:
+        raise ValueError(f"{e} (the float32 rounding of {value!r})") from None
+    return x

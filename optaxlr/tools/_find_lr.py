@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import math
-from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._validation import check_callable, check_choice, check_int, check_number
+from optaxlr._validation import check_callable, check_choice, check_int
+from optaxlr.plotting import plot_lr_find
 from optaxlr.schedules import lr_range
 from optaxlr.tools._common import (
+    INT32_MAX,
     Batches,
     as_batch_source,
     as_model,
-    batch_at,
-    json_list,
-    pure_loss,
+    check_float32,
+    to_json,
 )
+from optaxlr.tools._loop import Loop, check_transformation, run
 
 __all__ = ["find_lr", "LRFinderResult", "suggest_lrs"]
 
@@ -122,66 +122,18 @@ class LRFinderResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the arrays as lists (a non-finite value as None)."""
-        return {
-            "lrs": json_list(self.lrs),
-            "losses": json_list(self.losses),
-            "smoothed": json_list(self.smoothed),
-            "suggestions": dict(self.suggestions),
-            "suggestion": self.suggestion,
-            "stop_reason": self.stop_reason,
-            "min_lr": self.min_lr,
-            "max_lr": self.max_lr,
-            "num_steps": self.num_steps,
-            "mode": self.mode,
-            "diverge_threshold": self.diverge_threshold,
-        }
+        return to_json(self, suggestion=self.suggestion)
 
     def plot(self, ax: Any = None, *, title: str | None = None, show_raw: bool = True):
         """The smoothed loss against the learning rate, with the suggestions marked.
 
-        Returns the matplotlib Figure. The raw losses are drawn faintly behind;
-        the y-axis is cut above the loss at the start of the sweep, so the
-        explosion at the end does not flatten the interesting part.
+        Returns the matplotlib Figure (see `optaxlr.plotting.plot_lr_find`).
 
         Example:
           >>> result = optaxlr.find_lr(loss_fn, params, batches, lambda lr: optaxlr.adam(lr))
           >>> result.plot().savefig("lr_find.png")
         """
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            fig, ax = plt.subplots(figsize=(6.4, 3.8), layout="constrained")
-        else:
-            fig = ax.figure
-        if len(self.lrs) == 0:
-            ax.text(0.5, 0.5, "no finite loss", ha="center", transform=ax.transAxes)
-            return fig
-        if show_raw:
-            ax.plot(self.lrs, self.losses, color="0.75", lw=0.8, label="loss")
-        ax.plot(self.lrs, self.smoothed, color="C0", lw=1.8, label="smoothed loss")
-        markers = {"valley": ("o", "C3"), "steep": ("^", "C2"), "minimum": ("s", "C1")}
-        x = np.log(np.maximum(self.lrs, np.finfo(np.float64).tiny))
-        for rule in SUGGESTION_RULES:
-            lr = self.suggestions.get(rule)
-            if lr is None:
-                continue
-            y = np.interp(math.log(lr), x, self.smoothed)
-            marker, color = markers[rule]
-            label = "minimum/10" if rule == "minimum" else rule
-            ax.plot([lr], [y], marker, color=color, ms=8, label=f"{label}: {lr:.2g}", zorder=5)
-        if self.mode == "exp" or self.lrs[0] > 0:
-            ax.set_xscale("log")
-        lo = float(np.min(self.smoothed))
-        start = self.smoothed[: max(1, int(np.argmin(self.smoothed)) + 1)]
-        hi = float(np.max(start))
-        pad = 0.1 * (hi - lo) if hi > lo else 0.1 * abs(hi) + 1e-3
-        ax.set_ylim(lo - pad, hi + 2 * pad)
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("loss")
-        ax.set_title(title or f"LR range test ({self.stop_reason})")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize="small")
-        return fig
+        return plot_lr_find(self, ax, title=title, show_raw=show_raw)
 
 
 def _longest_descent(values: np.ndarray) -> tuple[int, int]:
@@ -239,79 +191,44 @@ def suggest_lrs(
     return out
 
 
-class _Spec(NamedTuple):
-    """The static part of a range test: what it traces."""
+@dataclasses.dataclass(frozen=True)
+class _RangeOptimizer:
+    """The user's factory given the sweep's schedule (hashable: part of the loop's key)."""
 
-    model_key: Hashable
-    optimizer: Callable
-    batch_fn: Callable | None
+    factory: Callable[[Any], optax.GradientTransformation]
     num_steps: int
     mode: str
 
-
-class _Carry(NamedTuple):
-    step: jax.Array
-    params: Any
-    extra: Any
-    opt_state: Any
-    average: jax.Array
-    best: jax.Array
-    stop: jax.Array  # index into _STOP_REASONS
-    lrs: jax.Array
-    losses: jax.Array
-    smoothed: jax.Array
+    def __call__(self, min_lr: Any, max_lr: Any) -> optax.GradientTransformation:
+        return self.factory(lr_range(min_lr, max_lr, self.num_steps, self.mode))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _range_test(spec: _Spec, params, extra, stacked, min_lr, max_lr, smoothing, threshold):
-    schedule = lr_range(min_lr, max_lr, spec.num_steps, spec.mode)
-    optimizer = spec.optimizer(schedule)
-    loss_and_grad = jax.value_and_grad(pure_loss(spec.model_key), has_aux=True)
-    nan = jnp.full((spec.num_steps,), jnp.nan, jnp.float32)
+@dataclasses.dataclass(frozen=True)
+class _Divergence:
+    """The loop's `Watch`: smooths the loss and stops on divergence or a non-finite loss.
 
-    def cond(c: _Carry) -> jax.Array:
-        return (c.step < spec.num_steps) & (c.stop == 0)
+    Records each step's learning rate and smoothed loss.
+    """
 
-    def body(c: _Carry) -> _Carry:
-        i = c.step
-        batch = batch_at(spec.batch_fn, stacked, i)
-        (loss, extra), grads = loss_and_grad(c.params, c.extra, batch)
-        average = smoothing * c.average + (1.0 - smoothing) * loss
-        smooth = average / (1.0 - smoothing ** (i + 1).astype(jnp.float32))
-        best = jnp.where((i == 0) | (smooth < c.best), smooth, c.best)
+    num_steps: int
+    mode: str
+    records = ("lrs", "smoothed")
+
+    def init(self) -> tuple[jax.Array, jax.Array]:
+        zero = jnp.zeros([], jnp.float32)
+        return zero, zero  # the moving average and the best smoothed loss
+
+    def __call__(self, state, step, loss, args):
+        average, best = state
+        smoothing, threshold = args["smoothing"], args["diverge_threshold"]
+        average = smoothing * average + (1.0 - smoothing) * loss
+        smooth = average / (1.0 - smoothing ** (step + 1).astype(jnp.float32))
+        best = jnp.where((step == 0) | (smooth < best), smooth, best)
         # For a positive loss: smooth > threshold * best.
         diverged = smooth - best > (threshold - 1.0) * jnp.abs(best)
-        finite = jnp.isfinite(loss)
-        stop = jnp.where(~finite, 2, jnp.where(diverged, 1, 0)).astype(jnp.int32)
-        updates, opt_state = optimizer.update(grads, c.opt_state, c.params)
-        return _Carry(
-            step=i + 1,
-            params=optax.apply_updates(c.params, updates),
-            extra=extra,
-            opt_state=opt_state,
-            average=average,
-            best=best,
-            stop=stop,
-            lrs=c.lrs.at[i].set(schedule(i)),
-            losses=c.losses.at[i].set(loss),
-            smoothed=c.smoothed.at[i].set(smooth),
-        )
-
-    zero = jnp.zeros([], jnp.float32)
-    init = _Carry(
-        step=jnp.zeros([], jnp.int32),
-        params=params,
-        extra=extra,
-        opt_state=optimizer.init(params),
-        average=zero,
-        best=zero,
-        stop=jnp.zeros([], jnp.int32),
-        lrs=nan,
-        losses=nan,
-        smoothed=nan,
-    )
-    out = jax.lax.while_loop(cond, body, init)
-    return out.step, out.stop, out.lrs, out.losses, out.smoothed
+        stop = jnp.where(~jnp.isfinite(loss), 2, jnp.where(diverged, 1, 0)).astype(jnp.int32)
+        lr = lr_range(args["min_lr"], args["max_lr"], self.num_steps, self.mode)(step)
+        return (average, best), stop, {"lrs": lr, "smoothed": smooth}
 
 
 def find_lr(
@@ -374,35 +291,44 @@ def find_lr(
     """
     check_callable("optimizer", optimizer)
     check_choice("mode", mode, ("exp", "linear"))
-    steps = check_int("num_steps", num_steps, low=2)
-    check_number("min_lr", min_lr, low=0.0, low_open=mode == "exp")
-    check_number("max_lr", max_lr, low=0.0, low_open=True)
-    if float(max_lr) <= float(min_lr):
-        raise ValueError(f"max_lr must be greater than min_lr, got {max_lr} <= {min_lr}")
-    check_number("smoothing", smoothing, low=0.0, high=1.0, high_open=True)
-    check_number("diverge_threshold", diverge_threshold, low=1.0, low_open=True)
+    steps = check_int("num_steps", num_steps, low=2, high=INT32_MAX)
+    low = check_float32("min_lr", min_lr, low=0.0, low_open=mode == "exp")
+    high = check_float32("max_lr", max_lr, low=0.0, low_open=True)
+    if high <= low:
+        raise ValueError(f"max_lr must be greater than min_lr, got {max_lr} and {min_lr}")
+    args = {
+        "min_lr": low,
+        "max_lr": high,
+        "smoothing": check_float32("smoothing", smoothing, low=0.0, high=1.0, high_open=True),
+        "diverge_threshold": check_float32(
+            "diverge_threshold", diverge_threshold, low=1.0, low_open=True
+        ),
+    }
     model = as_model(loss_fn, params)
     source = as_batch_source(batches, steps)
-
-    spec = _Spec(model.key, optimizer, source.fn, steps, mode)
-    f32 = lambda v: jnp.asarray(v, jnp.float32)
-    count, stop, lrs, losses, smoothed = jax.device_get(
-        _range_test(
-            spec,
-            model.params,
-            model.extra,
-            source.stacked,
-            f32(min_lr),
-            f32(max_lr),
-            f32(smoothing),
-            f32(diverge_threshold),
-        )
+    loop = Loop(
+        model_key=model.key,
+        optimizer=_RangeOptimizer(optimizer, steps, mode),
+        batch_fn=source.fn,
+        num_steps=steps,
+        eval_every=steps,
+        watch=_Divergence(steps, mode),
     )
-    reason = _STOP_REASONS[int(stop)]
-    n = int(count) - (1 if reason == "nan" else 0)
-    lrs = np.asarray(lrs[:n], np.float64)
-    losses = np.asarray(losses[:n], np.float64)
-    smoothed = np.asarray(smoothed[:n], np.float64)
+    hparams = {"min_lr": low, "max_lr": high}
+    # Built once on the host, so that a factory that fails says so here, not inside jit.
+    try:
+        tx = loop.optimizer(**{k: float(v) for k, v in hparams.items()})
+    except (ValueError, TypeError) as e:
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"optimizer failed on the range test's learning-rate schedule: {e}") from e
+    check_transformation(tx)
+
+    out = jax.device_get(run(loop, hparams, args, model.params, model.extra, source.stacked))
+    reason = _STOP_REASONS[int(out.stop)]
+    n = int(out.steps) - (1 if reason == "nan" else 0)
+    lrs = np.asarray(out.records["lrs"][:n], np.float64)
+    losses = np.asarray(out.losses[:n], np.float64)
+    smoothed = np.asarray(out.records["smoothed"][:n], np.float64)
     return LRFinderResult(
         lrs=lrs,
         losses=losses,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
+import inspect
 import itertools
 import math
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -16,16 +16,16 @@ import numpy as np
 import optax
 
 from optaxlr._validation import check_callable, check_choice, check_int, check_number
+from optaxlr.plotting import plot_sweep
 from optaxlr.tools._common import (
+    INT32_MAX,
     Batches,
     as_batch_source,
     as_model,
-    batch_at,
     format_table,
-    json_list,
-    pure_loss,
-    rebuild,
+    to_json,
 )
+from optaxlr.tools._loop import Loop, check_transformation, run
 
 __all__ = ["sweep", "SweepResult", "grid", "log_uniform"]
 
@@ -42,14 +42,15 @@ def grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:
         raise ValueError("grid needs at least one hyperparameter, e.g. learning_rate=[...]")
     values = {}
     for name, vals in axes.items():
-        arr = np.asarray(vals, dtype=np.float64)
+        try:
+            arr = np.asarray(vals, dtype=np.float64)
+        except (ValueError, TypeError):  # strings, ragged lists
+            arr = np.asarray([])
         if arr.ndim != 1 or arr.size == 0:
             raise ValueError(f"{name} must be a non-empty 1-D sequence of numbers, got {vals!r}")
         values[name] = arr
     combos = list(itertools.product(*values.values()))
-    return {
-        name: np.asarray([c[i] for c in combos], np.float32) for i, name in enumerate(values)
-    }
+    return {name: np.asarray([c[i] for c in combos], np.float32) for i, name in enumerate(values)}
 
 
 def log_uniform(
@@ -65,7 +66,7 @@ def log_uniform(
       >>> lrs = optaxlr.tools.log_uniform(0, 8)          # 8 learning rates in [1e-5, 1e-1]
       >>> wds = optaxlr.tools.log_uniform(1, 8, 1e-6, 1e-2)
     """
-    n = check_int("num", num, low=1)
+    n = check_int("num", num, low=1, high=INT32_MAX)
     check_number("low", low, low=0.0, low_open=True)
     check_number("high", high, low=0.0, low_open=True)
     if float(high) <= float(low):
@@ -133,97 +134,15 @@ class SweepResult:
     __str__ = table
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (NaN written as None)."""
-        return {
-            "hparams": {k: v.tolist() for k, v in self.hparams.items()},
-            "losses": json_list(self.losses),
-            "eval_steps": self.eval_steps.tolist(),
-            "metrics": {k: json_list(v) for k, v in self.metrics.items()},
-            "final": {k: json_list(v) for k, v in self.final.items()},
-            "wall_time": self.wall_time,
-        }
+        """JSON-ready (NaN written as None); the trained parameters are left out."""
+        return to_json(self, skip=("params",))
 
     def plot(self, metric: str = "train_loss", hparam: str | None = None):
         """Loss curves of every copy, and a final metric against one hyperparameter.
 
-        Returns the matplotlib Figure.
+        Returns the matplotlib Figure (see `optaxlr.plotting.plot_sweep`).
         """
-        import matplotlib.pyplot as plt
-
-        check_choice("metric", metric, tuple(self.final))
-        name = hparam or next(iter(self.hparams))
-        check_choice("hparam", name, tuple(self.hparams))
-        x = self.hparams[name]
-        log_x = bool(np.all(x > 0) and x.max() > 10 * x.min())
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
-        cmap = plt.get_cmap("viridis")
-        order = np.argsort(np.log(x) if log_x else x)
-        rank = np.empty(len(x))
-        rank[order] = np.linspace(0, 1, len(x))
-        window = max(1, self.losses.shape[1] // 50)
-        kernel = np.ones(window) / window
-        for k in range(self.size):
-            curve = np.convolve(self.losses[k], kernel, mode="valid")
-            left.plot(np.arange(len(curve)) + window, curve, color=cmap(rank[k]), lw=1)
-        left.set_yscale("log")
-        left.set_xlabel("step")
-        left.set_ylabel(f"training loss (mean of {window})")
-        left.grid(alpha=0.3)
-        right.plot(x[order], self.final[metric][order], "o-", color="C0")
-        if log_x:
-            right.set_xscale("log")
-        right.set_xlabel(name)
-        right.set_ylabel(metric)
-        right.grid(alpha=0.3, which="both")
-        fig.suptitle(f"sweep of {self.size} copies")
-        return fig
-
-
-class _Spec(NamedTuple):
-    model_key: Hashable
-    optimizer: Callable
-    eval_fn: Callable | None
-    batch_fn: Callable | None
-    num_steps: int
-    eval_every: int
-    names: tuple[str, ...]
-    return_params: bool
-
-
-def _as_metrics(value: Any) -> dict[str, jax.Array]:
-    if isinstance(value, Mapping):
-        return {str(k): jnp.asarray(v, jnp.float32) for k, v in value.items()}
-    return {"metric": jnp.asarray(value, jnp.float32)}
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _train_copies(spec: _Spec, hparams: dict[str, jax.Array], params, extra, stacked):
-    loss_and_grad = jax.value_and_grad(pure_loss(spec.model_key), has_aux=True)
-    num_chunks = spec.num_steps // spec.eval_every
-
-    def train_one(hp: dict[str, jax.Array]):
-        optimizer = spec.optimizer(**hp)
-
-        def step(carry, i):
-            p, e, state = carry
-            (loss, e), grads = loss_and_grad(p, e, batch_at(spec.batch_fn, stacked, i))
-            updates, state = optimizer.update(grads, state, p)
-            return (optax.apply_updates(p, updates), e, state), loss
-
-        def chunk(carry, start):
-            carry, losses = jax.lax.scan(step, carry, start + jnp.arange(spec.eval_every))
-            metrics = {}
-            if spec.eval_fn is not None:
-                metrics = _as_metrics(spec.eval_fn(rebuild(spec.model_key, carry[0], carry[1])))
-            return carry, (losses, metrics)
-
-        starts = jnp.arange(num_chunks, dtype=jnp.int32) * spec.eval_every
-        init = (params, extra, optimizer.init(params))
-        (p, e, _), (losses, metrics) = jax.lax.scan(chunk, init, starts)
-        trained = (p, e) if spec.return_params else None
-        return losses.reshape(-1), metrics, trained
-
-    return jax.vmap(train_one)(hparams)
+        return plot_sweep(self, metric, hparam)
 
 
 def _check_hparams(hparams: Any) -> dict[str, np.ndarray]:
@@ -233,23 +152,78 @@ def _check_hparams(hparams: Any) -> dict[str, np.ndarray]:
             "{'learning_rate': optaxlr.tools.log_uniform(0, 8)}"
         )
     out: dict[str, np.ndarray] = {}
-    size = None
     for name, values in hparams.items():
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"hparams keys must be argument names, got {name!r}")
-        arr = np.asarray(values)
-        if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"hparams[{name!r}] must be a non-empty 1-D array of numbers")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"hparams[{name!r}] must be finite, got {arr}")
-        if size is not None and arr.size != size:
+        try:
+            arr = np.asarray(values)
+        except ValueError:  # ragged
+            arr = np.asarray(None)
+        real = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+        if arr.ndim != 1 or arr.size == 0 or not real:
+            raise ValueError(f"hparams[{name!r}] must be a non-empty 1-D array of real numbers")
+        with np.errstate(over="ignore"):
+            values32 = arr.astype(np.float32)  # what the copies receive
+        bad = np.flatnonzero(~np.isfinite(values32))
+        if bad.size:
+            k = int(bad[0])
+            raise ValueError(
+                f"hparams[{name!r}] must be finite in float32, got {arr[k].item()!r} at {k}"
+            )
+        if out and arr.size != len(next(iter(out.values()))):
             raise ValueError(
                 f"every hparams array must have the same length (the number of copies), got "
-                f"{size} and {arr.size} for {name!r}"
+                f"{len(next(iter(out.values())))} and {arr.size} for {name!r}"
             )
-        size = arr.size
-        out[name] = arr.astype(np.float32)
+        out[name] = values32
     return out
+
+
+def _check_points(optimizer: Callable, values: dict[str, np.ndarray]) -> None:
+    """Builds the optimizer once per distinct set of values, with Python numbers.
+
+    Inside the vmapped run the values are traced, which constructors cannot
+    check; built here, the optimizer's own validation rejects (say) a negative
+    learning rate or ``b1=1.5``, and the error names the swept value.
+    """
+    names = tuple(values)
+    try:
+        inspect.signature(optimizer).bind(**dict.fromkeys(names))
+    except TypeError as e:
+        raise TypeError(
+            f"optimizer must accept the hparams as keyword arguments {sorted(names)}: {e}"
+        ) from None
+    except ValueError:  # no signature to inspect (some builtins): calling it will tell
+        pass
+
+    def error(point: tuple[float, ...]) -> Exception | None:
+        try:
+            tx = optimizer(**dict(zip(names, point, strict=True)))
+        except (ValueError, TypeError) as e:
+            return e
+        check_transformation(tx)
+        return None
+
+    points = list(zip(*(v.tolist() for v in values.values()), strict=True))
+    errors = {p: error(p) for p in dict.fromkeys(points)}
+    k, point = next(((k, p) for k, p in enumerate(points) if errors[p] is not None), (None, None))
+    if point is None:
+        return
+    e = errors[point]
+    kind = TypeError if isinstance(e, TypeError) else ValueError
+    # Which value is to blame: the one that, put into a point that builds, breaks it.
+    good = next((p for p, err in errors.items() if err is None), None)
+    culprits = [0] if len(names) == 1 else []
+    if len(names) > 1 and good is not None:
+        trials = [good[:j] + (point[j],) + good[j + 1 :] for j in range(len(names))]
+        culprits = [j for j, trial in enumerate(trials) if error(trial) is not None]
+    if culprits:
+        j = culprits[0]
+        where = f"hparams[{names[j]!r}][{k}] = {point[j]:g}"
+    else:
+        values_k = ", ".join(f"{n}={v:g}" for n, v in zip(names, point, strict=True))
+        where = f"copy {k} of hparams ({values_k})"
+    raise kind(f"{where} is rejected by the optimizer: {e}") from e
 
 
 def sweep(
@@ -306,7 +280,7 @@ def sweep(
       >>> print(result.table()); result.best_hparams()
     """
     check_callable("optimizer", optimizer)
-    steps = check_int("num_steps", num_steps, low=1)
+    steps = check_int("num_steps", num_steps, low=1, high=INT32_MAX)
     if eval_fn is not None:
         check_callable("eval_fn", eval_fn)
     every = steps if eval_every is None else check_int("eval_every", eval_every, low=1)
@@ -315,26 +289,23 @@ def sweep(
     if not isinstance(return_params, bool):
         raise TypeError(f"return_params must be a bool, got {return_params!r}")
     values = _check_hparams(hparams)
+    _check_points(optimizer, values)
     model = as_model(loss_fn, params)
     source = as_batch_source(batches, steps)
 
-    spec = _Spec(
-        model.key, optimizer, eval_fn, source.fn, steps, every, tuple(values), return_params
+    loop = Loop(
+        model_key=model.key,
+        optimizer=optimizer,
+        batch_fn=source.fn,
+        num_steps=steps,
+        eval_every=every,
+        eval_fn=eval_fn,
+        return_params=return_params,
+        copies=True,
     )
     start = time.perf_counter()
-    try:
-        out = _train_copies(
-            spec, {k: jnp.asarray(v) for k, v in values.items()}, model.params, model.extra,
-            source.stacked,
-        )
-    except TypeError as e:
-        if "argument" in str(e) and any(name in str(e) for name in values):
-            raise TypeError(
-                f"optimizer must accept the hparams as keyword arguments {sorted(values)}: {e}"
-            ) from e
-        raise
-    losses, metrics, trained = out
-    losses, metrics = jax.device_get((losses, metrics))
+    out = run(loop, values, None, model.params, model.extra, source.stacked)
+    losses, metrics = jax.device_get((out.losses, out.metrics))
     wall = time.perf_counter() - start
 
     losses = np.asarray(losses, np.float64)
@@ -348,6 +319,6 @@ def sweep(
         eval_steps=np.arange(every, steps + 1, every),
         metrics=metrics,
         final=final,
-        params=trained,
+        params=out.trained,
         wall_time=wall,
     )
