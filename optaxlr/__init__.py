@@ -8,7 +8,7 @@ many-leaf fast path (`optaxlr.fast`).
 """
 
 from optaxlr import fast, schedules, tools, training, transforms
-from optaxlr._hyperparams import hyperparams
+from optaxlr._hyperparams import HyperparamRecord, hyperparams, set_hyperparams
 from optaxlr.aliases import adadelta, adagrad, adam, adamw, nadam, radam, rmsprop, sgd
 from optaxlr.fast import FlatParams, flat_mask, multi_tensor
 from optaxlr.plotting import plot_schedule
@@ -79,6 +79,8 @@ __all__ = [
     "clip_by_global_norm",
     "scale_by_path",
     "hyperparams",
+    "set_hyperparams",
+    "HyperparamRecord",
     # training loops
     "accumulate",
     "reduce_on_plateau",

@@ -1,37 +1,29 @@
-"""Observable hyperparameters: the state convention and `hyperparams`.
+"""The hyperparameter convention every optaxlr state follows, and `hyperparams`.
 
-The convention
---------------
-Every optaxlr transformation that has hyperparameters keeps two fields in its
-``NamedTuple`` state:
+A transformation's hyperparameters are given as a number, an array or a
+schedule (``step -> value``), collected in a `HyperparamSpec` when it is built.
+Its state (a ``NamedTuple`` written in the source) keeps, besides what its
+update rule needs:
 
 ``count``
-    int32 scalar, the number of updates applied, saturating at the int32
-    maximum (``optax.safe_increment``) instead of wrapping. Inside
-    ``optaxlr.chain`` the first counting member keeps it, the others ``None``.
-``hyperparams``
-    ``dict[str, jax.Array]`` of float32 scalars (``None`` if empty): the values used in the last
-    update, or, before any update, the values the first update will use (the
-    values at step 0). A hyperparameter given as a Python or NumPy number is
-    not stored there but in the state's class (see `state_class`), so a
-    constant costs the compiled step nothing; ``state.hyperparams`` still
-    returns every value.
+    int32 scalar, the number of updates applied (saturating at the int32
+    maximum, ``optax.safe_increment``), or ``None`` where nothing depends on it:
+    no hyperparameter is a schedule and the update rule has no step in it.
+``record``
+    a `HyperparamRecord`: the hyperparameter values the last update used
+    (before any update, the values the first update will use). The update
+    writes it; `hyperparams` reads it. Numbers are static metadata of the
+    record (they cost the compiled step nothing), arrays and schedule values
+    are its leaves.
 
-Any hyperparameter may be a Python number, a JAX array or a schedule
-(``step -> value``). `value_at` resolves one at a step; `evaluate` resolves a
-set of them and returns both the values to compute with and the float32
-record. Transformations elsewhere in optaxlr (and wrappers written later, such
-as plateau-driven or accumulating ones) use these helpers so that the
-"float, array or schedule" logic lives in one place.
-
-`hyperparams` reads the record back out of any optimizer state: a pure
-function of the state, so it runs inside or outside ``jit`` and never causes a
-recompilation.
+See ``docs/design.md`` for the whole convention and how to write a
+transformation that follows it; `optaxlr.set_hyperparams` for changing a value
+between updates.
 """
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,159 +31,140 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 __all__ = [
     "Hyperparam",
-    "value_at",
-    "evaluate",
-    "record",
-    "state_class",
-    "state_class_for",
+    "HyperparamRecord",
+    "HyperparamSpec",
     "hyperparams",
+    "is_constant",
+    "set_hyperparams",
+    "value_at",
 ]
 
 #: A hyperparameter: a number, a JAX array, or a schedule ``step -> value``.
 Hyperparam = float | jax.Array | Callable[[jax.Array], Any]
 
-_HYPERPARAMS_FIELD = "hyperparams"
-_COUNT_FIELD = "count"
 
+def is_constant(value: Any) -> bool:
+    """True for a Python or NumPy number: a value known when the transformation is built.
 
-def value_at(value: Hyperparam, count: jax.Array) -> Any:
-    """The hyperparameter for the update at ``count`` (0 for the first update).
-
-    A schedule is called with the count and returns a float32 array. Numbers
-    and arrays are returned unchanged: a Python number stays a Python number so
-    that the arithmetic on it (``1 - b1``) happens in float64 before one
-    rounding, as in PyTorch, and XLA sees a constant it can fold.
+    Arrays, even concrete ones, are not constants: ``optax.inject_hyperparams``
+    builds a transformation from arrays in ``init`` and from tracers in
+    ``update``, and the state's structure must not change between the two.
     """
-    if callable(value):
-        return jnp.asarray(value(count), dtype=jnp.float32)
-    return value
-
-
-def _is_constant(value: Any) -> bool:
-    # Arrays (even concrete ones) are never constants: the structure of a state
-    # must not depend on an array's value (`optax.inject_hyperparams` passes
-    # arrays to init and tracers to update).
     return isinstance(value, numbers.Real | np.number | np.bool_) and not isinstance(
         value, jax.Array
     )
 
 
-def record(values: Mapping[str, Any]) -> dict[str, jax.Array]:
-    """The ``hyperparams`` field: float32 scalars for the values that are not constants.
+def value_at(value: Hyperparam, count: jax.Array | None, dtype: Any = None) -> Any:
+    """The value of a hyperparameter for the update at ``count`` (0 for the first).
 
-    Constants (Python or NumPy numbers) are kept by the state's class instead,
-    see `state_class`; ``None`` when every value is a constant (an empty dict
-    would still be a pytree node for every call to flatten and rebuild).
+    A schedule is called with the count and its value cast to ``dtype`` (the
+    default float dtype: float32, or float64 under ``jax_enable_x64``). Numbers
+    and arrays are returned unchanged: a Python number stays a Python number, so
+    arithmetic on it (``1 - b1``) happens in float64 before one rounding into
+    the parameters' dtype, as in PyTorch.
     """
-    arrays = {
-        name: jnp.asarray(v, dtype=jnp.float32)
-        for name, v in values.items()
-        if not _is_constant(v)
-    }
-    return arrays or None
+    if callable(value):
+        return jnp.asarray(value(count), dtype or float)
+    return value
 
 
-def _merged_record(self: Any) -> dict[str, Any]:
-    arrays = tuple.__getitem__(self, type(self)._fields.index(_HYPERPARAMS_FIELD))
-    constants = type(self).hyperparam_constants
-    return {
-        name: np.float32(constants[name]) if name in constants else arrays[name]
-        for name in type(self).hyperparam_names
-    }
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class HyperparamRecord:
+    """The hyperparameter values of the last update, in a transformation's state.
 
-
-def _repr_with_constants(self: Any) -> str:
-    # The base class's repr, with every value in ``hyperparams`` (the field alone
-    # holds only the arrays).
-    base = type(self).__mro__[1]
-    values = list(self)
-    values[base._fields.index(_HYPERPARAMS_FIELD)] = _merged_record(self)
-    return base.__repr__(base(*values))
-
-
-def _rebuild(base: type, names: tuple, constants: tuple, fields: tuple) -> Any:
-    return state_class(base, names, constants)(*fields)
-
-
-@functools.cache
-def state_class(base: type, names: tuple[str, ...], constants: tuple[tuple[str, float], ...]):
-    """``base`` (a NamedTuple state) with its constant hyperparameters as class data.
-
-    A hyperparameter given as a Python or NumPy number is the same at every
-    step, so rather than a buffer in the state it lives in the state's *type*:
-    JAX keeps a NamedTuple's type in the pytree structure, so the compiled step
-    neither passes, copies nor outputs it (on a small model each such scalar
-    costs XLA's CPU runtime a microsecond or more per step), and
-    `optaxlr.hyperparams` still reads it. The subclass has the same fields; its
-    ``hyperparams`` attribute returns every value (constants as NumPy float32),
-    while the field itself holds the arrays.
-
-    Cached, so equal constants give the same class (and equal pytree
-    structures).
+    Attributes:
+      values: ``{name: scalar array}`` for the hyperparameters given as arrays
+        or schedules (float32, or float64 under ``jax_enable_x64``): the
+        pytree's leaves.
+      constants: ``((name, value), ...)`` for those given as numbers: static
+        metadata, part of the pytree's structure, so no buffer in a compiled step.
+      names: every name, in the order the transformation lists them (static).
     """
-    if not constants:
-        return base
-    return type(
-        base.__name__,
-        (base,),
-        {
-            "__slots__": (),
-            "__module__": base.__module__,
-            "__qualname__": base.__qualname__,
-            "hyperparam_names": names,
-            "hyperparam_constants": dict(constants),
-            _HYPERPARAMS_FIELD: property(_merged_record),
-            "__repr__": _repr_with_constants,
-            "__reduce__": lambda self: (_rebuild, (base, names, constants, tuple(self))),
-        },
-    )
+
+    values: dict[str, jax.Array]
+    constants: tuple[tuple[str, float], ...] = dataclasses.field(metadata={"static": True})
+    names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> HyperparamRecord:
+        """A record of ``values``: numbers become constants, anything else an array leaf."""
+        constants = tuple((k, float(v)) for k, v in values.items() if is_constant(v))
+        arrays = {k: jnp.asarray(v, float) for k, v in values.items() if not is_constant(v)}
+        return cls(arrays, constants, tuple(values))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every value by name; constants as 0-d arrays of the default float dtype."""
+        constants = dict(self.constants)
+        return {
+            name: jnp.asarray(constants[name], float) if name in constants else self.values[name]
+            for name in self.names
+        }
 
 
-def state_class_for(base: type, hparams: Mapping[str, Hyperparam]) -> type:
-    """`state_class` for the hyperparameters a transformation was built with."""
-    constants = tuple(
-        (name, float(np.float32(v))) for name, v in hparams.items() if _is_constant(v)
-    )
-    return state_class(base, tuple(hparams), constants)
+class HyperparamSpec:
+    """The hyperparameters a transformation was built with (not part of any state).
 
-
-def evaluate(
-    hparams: Mapping[str, Hyperparam], count: jax.Array
-) -> tuple[dict[str, Any], dict[str, jax.Array]]:
-    """Resolves every hyperparameter at ``count``.
-
-    Returns:
-      ``(values, recorded)``: the values to compute with (see `value_at`) and
-      their float32 record for the state's ``hyperparams`` field.
+    Example:
+      >>> import jax.numpy as jnp
+      >>> spec = HyperparamSpec(b1=0.9, learning_rate=lambda step: 0.1 / (1 + step))
+      >>> spec.scheduled
+      True
+      >>> values = spec.values(jnp.int32(1))
+      >>> float(values["learning_rate"]), values["b1"]
+      (0.05, 0.9)
     """
-    values = {name: value_at(v, count) for name, v in hparams.items()}
-    return values, record(values)
+
+    def __init__(self, **hparams: Hyperparam):
+        self.hparams = hparams
+        self.scheduled = any(callable(v) for v in hparams.values())
+        self._constants = tuple(
+            (name, float(v)) for name, v in hparams.items() if is_constant(v)
+        )
+
+    def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
+        """Every hyperparameter's value for the update at ``count`` (see `value_at`)."""
+        return {name: value_at(v, count, dtype) for name, v in self.hparams.items()}
+
+    def record(self, values: Mapping[str, Any]) -> HyperparamRecord:
+        """The record of ``values`` (as returned by `values`) for the state."""
+        arrays = {
+            name: jnp.asarray(values[name], float)
+            for name, v in self.hparams.items()
+            if not is_constant(v)
+        }
+        return HyperparamRecord(arrays, self._constants, tuple(self.hparams))
 
 
-# --- reading the record back -------------------------------------------------
+    def initial_record(self) -> HyperparamRecord:
+        """The record before any update: the values the first update will use."""
+        return self.record(self.values(jnp.zeros([], jnp.int32)))
 
 
-def _key_name(key: Any) -> str | None:
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return key.name
-    return None
+# --- reading the records back ---------------------------------------------------
 
 
-def _is_field(key: Any, name: str) -> bool:
-    return _key_name(key) == name
+def _is_record(x: Any) -> bool:
+    return isinstance(x, HyperparamRecord)
+
+
+def _attr(key: Any) -> str | None:
+    return key.name if isinstance(key, jax.tree_util.GetAttrKey) else None
 
 
 def _is_wrapper_tail(keys: tuple[Any, ...]) -> bool:
     # Flax nnx wraps optimizer-state arrays in Variables, which flatten with a
-    # trailing `.value` key; anything else below an entry is not a scalar entry.
-    return all(_is_field(k, "value") for k in keys)
+    # trailing `.value` key.
+    return all(_attr(k) == "value" for k in keys)
 
 
 def _label(key: Any) -> tuple[str, bool] | None:
-    """(text, is_label) for a key of the path to a state; None for field names."""
+    """(text, is a dict label) for a key of the path to a state; None for field names."""
     if isinstance(key, jax.tree_util.DictKey):
         return str(key.key), True
     if isinstance(key, jax.tree_util.SequenceKey):
@@ -203,121 +176,55 @@ def _label(key: Any) -> tuple[str, bool] | None:
     return str(key), False
 
 
-def _parse(path: tuple[Any, ...]) -> tuple[tuple[Any, ...], str, str | None] | None:
-    """Splits a leaf path into (state prefix, 'hyperparams' or 'count', name)."""
-    for i, key in enumerate(path):
-        if _is_field(key, _HYPERPARAMS_FIELD) and i + 1 < len(path):
-            name_key = path[i + 1]
-            if isinstance(name_key, jax.tree_util.DictKey) and _is_wrapper_tail(path[i + 2 :]):
-                return path[:i], _HYPERPARAMS_FIELD, str(name_key.key)
-        if _is_field(key, _COUNT_FIELD) and _is_wrapper_tail(path[i + 1 :]):
-            return path[:i], _COUNT_FIELD, None
-    return None
+Entry = tuple[tuple[Any, ...], str, Any, bool]  # (state path, name, value, injected)
 
 
-def _has_constants(x: Any) -> bool:
-    return isinstance(x, tuple) and hasattr(type(x), "hyperparam_constants")
+def _collect(state: Any) -> tuple[list[Entry], dict]:
+    """(entries, counts {state path: count}), in tree order.
 
-
-def _collect(state: Any) -> tuple[list[tuple[tuple[Any, ...], str, Any]], dict]:
-    """(entries (state prefix, name, value), counts {state prefix: count}), in tree order."""
-    entries: list[tuple[tuple[Any, ...], str, Any]] = []
+    Entries come from `HyperparamRecord`\\ s and from the ``hyperparams`` dict of
+    ``optax.inject_hyperparams``' state; counts from every ``count`` field.
+    """
+    entries: list[Entry] = []
     counts: dict[tuple[Any, ...], Any] = {}
-
-    def walk(node: Any, prefix: tuple[Any, ...]) -> None:
-        if _has_constants(node):
-            cls = type(node)
-            arrays = tuple.__getitem__(node, cls._fields.index(_HYPERPARAMS_FIELD))
-            for name in cls.hyperparam_names:
-                if name in cls.hyperparam_constants:
-                    value = jnp.asarray(cls.hyperparam_constants[name], jnp.float32)
-                else:
-                    # A wrapper (a Flax nnx Variable) holds the array as its only leaf.
-                    (value,) = jax.tree.leaves(arrays[name])
-                entries.append((prefix, name, value))
-            for i, field in enumerate(cls._fields):
-                if field != _HYPERPARAMS_FIELD:
-                    walk(tuple.__getitem__(node, i), (*prefix, jax.tree_util.GetAttrKey(field)))
-            return
-        is_leaf = lambda x: x is not node and _has_constants(x)  # noqa: E731
-        for path, leaf in jax.tree_util.tree_flatten_with_path(node, is_leaf=is_leaf)[0]:
-            full = (*prefix, *path)
-            if _has_constants(leaf):
-                walk(leaf, full)
-                continue
-            parsed = _parse(full)
-            if parsed is None:
-                continue
-            state_prefix, kind, name = parsed
-            if kind == _HYPERPARAMS_FIELD:
-                entries.append((state_prefix, name, leaf))
-            else:
-                counts[state_prefix] = leaf
-
-    walk(state, ())
+    flat = jax.tree_util.tree_flatten_with_path(state, is_leaf=_is_record)[0]
+    for path, leaf in flat:
+        if _is_record(leaf):
+            prefix = path[:-1]  # the state holding the record
+            for name, value in leaf.as_dict().items():
+                entries.append((prefix, name, jax.tree.leaves(value)[0], False))
+            continue
+        for i, key in enumerate(path):
+            name = _attr(key)
+            if name == "count" and _is_wrapper_tail(path[i + 1 :]):
+                counts[path[:i]] = leaf
+                break
+            if (
+                name == "hyperparams"
+                and i + 1 < len(path)
+                and isinstance(path[i + 1], jax.tree_util.DictKey)
+                and _is_wrapper_tail(path[i + 2 :])
+            ):
+                entries.append((path[:i], str(path[i + 1].key), leaf, True))
+                break
     return entries, counts
 
 
-def hyperparams(state: Any) -> dict[str, jax.Array]:
-    """The hyperparameters used in the last update, as one flat dict.
+def _shadowed(entry: Entry, entries: list[Entry]) -> bool:
+    """A wrapper's entry with the same name reported below it."""
+    prefix, name, n = entry[0], entry[1], len(entry[0])
+    return any(e[1] == name and len(e[0]) > n and e[0][:n] == prefix for e in entries)
 
-    Works on the state of any optimizer that contains optaxlr transformations,
-    however nested: ``optax.chain``, ``optax.MultiSteps``, ``optax.partition``,
-    ``optax.masked``, ``optax.inject_hyperparams`` (whose injected values are
-    reported too) and Flax ``nnx.Optimizer`` states. Before the first update it
-    returns the values the first update will use.
 
-    Keys are the hyperparameter names (``learning_rate``, ``momentum``, ``b1``,
-    ``weight_decay``, ...) plus ``step``, the number of updates applied (the
-    largest ``count`` among the reporting transformations). Where two
-    transformations report the same name, each of those keys is prefixed with
-    the labels on the path to its state, joined by ``/``: first only the dict
-    keys (such as ``optax.partition``'s labels: ``backbone/learning_rate``,
-    ``head/learning_rate``), and where those do not tell them apart, the
-    positions in chains as well (``0/learning_rate``, ``2/learning_rate``). A
-    wrapper's entry (``optax.inject_hyperparams``) is dropped where a
-    transformation inside it reports the same name, since the inner value is the
-    one that was used.
-
-    The function only reads the state, so it works under ``jit`` (returning
-    traced values) and costs no recompilation.
-
-    Example:
-      >>> import jax.numpy as jnp, optaxlr
-      >>> opt = optaxlr.sgd(lambda step: 0.1 / (1 + step), momentum=0.9)
-      >>> params = {"w": jnp.ones(3)}
-      >>> state = opt.init(params)
-      >>> _, state = opt.update(params, state, params)
-      >>> {k: round(float(v), 4) for k, v in optaxlr.hyperparams(state).items()}
-      {'step': 1.0, 'momentum': 0.9, 'learning_rate': 0.1}
-
-    Raises:
-      ValueError: if the state holds no optaxlr (or injected) hyperparameters.
-    """
-    entries, counts = _collect(state)
-    if not entries:
-        raise ValueError(
-            "hyperparams() found no hyperparameters in this optimizer state: it reads the "
-            "'hyperparams' field that optaxlr transformations (and optax.inject_hyperparams) "
-            "keep in their state; build the optimizer from optaxlr transformations or aliases."
-        )
-
-    # A wrapper's entry is shadowed by the same name reported below it.
-    def shadowed(prefix: tuple[Any, ...], name: str) -> bool:
-        n = len(prefix)
-        return any(
-            other_name == name and len(other) > n and other[:n] == prefix
-            for other, other_name, _ in entries
-        )
-
-    kept = [(p, n, v) for p, n, v in entries if not shadowed(p, n)]
+def _keys(kept: list[Entry]) -> list[str]:
+    """One key per entry: the name, prefixed by the path where names clash."""
     by_name: dict[str, list[tuple[Any, ...]]] = {}
-    for prefix, name, _ in kept:
+    for prefix, name, _, _ in kept:
         by_name.setdefault(name, []).append(prefix)
 
     def prefix_text(prefix: tuple[Any, ...], labels_only: bool) -> str:
-        parts = [_label(k) for k in prefix]
-        return "/".join(t for t, is_label in filter(None, parts) if is_label or not labels_only)
+        parts = filter(None, (_label(k) for k in prefix))
+        return "/".join(t for t, is_label in parts if is_label or not labels_only)
 
     keys: dict[tuple[tuple[Any, ...], str], str] = {}
     for name, prefixes in by_name.items():
@@ -329,16 +236,151 @@ def hyperparams(state: Any) -> dict[str, jax.Array]:
             labels = [prefix_text(p, labels_only=False) for p in prefixes]
         for p, t in zip(prefixes, labels, strict=True):
             keys[(p, name)] = f"{t}/{name}" if t else name
+    return [keys[(p, n)] for p, n, _, _ in kept]
 
-    # A count reports for the entries at or below it: `optaxlr.chain` keeps one
-    # count for the transformations inside it.
-    steps = [c for p, c in counts.items() if any(q[: len(p)] == p for q, _, _ in entries)]
+
+def hyperparams(state: Any) -> dict[str, jax.Array]:
+    """The hyperparameters the last update used, as one flat dict.
+
+    Reads the `HyperparamRecord` of every optaxlr transformation in the state,
+    however nested (``optax.chain``, ``optax.MultiSteps``, ``optax.partition``,
+    ``optax.masked``, Flax ``nnx.Optimizer``), and the injected values of
+    ``optax.inject_hyperparams``. Before the first update it returns the values
+    the first update will use. A pure function of the state: it runs inside or
+    outside ``jit`` and costs no recompilation.
+
+    The keys, one rule:
+
+    * each hyperparameter under its own name (``learning_rate``, ``momentum``,
+      ``b1``, ``weight_decay``, ...);
+    * ``step``: the number of updates applied, the largest ``count`` of the
+      states that report (absent when none of them counts: no schedule and no
+      step-dependent rule, as in ``sgd`` with constant arguments);
+    * where two transformations report the same name, each key is prefixed with
+      the path to its state, joined by ``/``: first the dict labels alone (such
+      as ``optax.partition``'s: ``backbone/learning_rate``), and where those do
+      not tell them apart, the positions in chains too (``0/learning_rate``);
+    * a wrapper's value (``optax.inject_hyperparams``) is dropped where a
+      transformation inside it reports the same name: the inner one was used.
+
+    Example:
+      >>> import jax.numpy as jnp, optaxlr
+      >>> opt = optaxlr.sgd(lambda step: 0.1 / (1 + step), momentum=0.9)
+      >>> params = {"w": jnp.ones(3)}
+      >>> state = opt.init(params)
+      >>> _, state = opt.update(params, state, params)
+      >>> {k: round(float(v), 4) for k, v in optaxlr.hyperparams(state).items()}
+      {'step': 1.0, 'momentum': 0.9, 'learning_rate': 0.1}
+
+    Raises:
+      ValueError: if the state holds no optaxlr record and no injected values.
+    """
+    entries, counts = _collect(state)
+    if not entries:
+        raise ValueError(
+            "hyperparams() found no hyperparameters in this optimizer state: it reads the "
+            "record that optaxlr transformations keep in their state (and the values of "
+            "optax.inject_hyperparams); build the optimizer from optaxlr transformations "
+            "or aliases."
+        )
+
+    kept = [e for e in entries if not _shadowed(e, entries)]
+    # A count reports for the entries at or below its state.
+    steps = [c for p, c in counts.items() if any(e[0][: len(p)] == p for e in entries)]
     out: dict[str, jax.Array] = {}
     if steps:
-        step = steps[0]
+        out["step"] = steps[0]
         for c in steps[1:]:
-            step = jnp.maximum(step, c)
-        out["step"] = step
-    for prefix, name, value in kept:
-        out[keys[(prefix, name)]] = value
+            out["step"] = jnp.maximum(out["step"], c)
+    for key, entry in zip(_keys(kept), kept, strict=True):
+        out[key] = entry[2]
     return out
+
+
+# --- changing values between updates ----------------------------------------------
+
+
+def _injected_target(entry: Entry, entries: list[Entry]) -> tuple[Any, ...] | None:
+    """The path of the ``optax.inject_hyperparams`` state that feeds ``entry``, if any."""
+    prefix, name, _, injected = entry
+    if injected:
+        return prefix
+    # Innermost wrapper above the record with the same name.
+    above = [e[0] for e in entries if e[3] and e[1] == name and prefix[: len(e[0])] == e[0]]
+    return max(above, key=len) if above else None
+
+
+def set_hyperparams(state: Any, **values: Any) -> Any:
+    """The state with hyperparameters changed for the next update, without recompiling.
+
+    A value can change between updates where the optimizer takes it as an
+    input: a hyperparameter injected with ``optax.inject_hyperparams`` and not
+    scheduled there. Build the optimizer so::
+
+        opt = optax.inject_hyperparams(optaxlr.adamw)(learning_rate=1e-3, weight_decay=0.05)
+        state = optaxlr.set_hyperparams(state, learning_rate=3e-4)
+
+    The new value takes the dtype and shape of the old one, so a jitted step
+    that takes the state as an argument does not recompile (the torch
+    equivalent is writing ``optimizer.param_groups[0]["lr"]``). Keys are those
+    of `hyperparams` (``head/learning_rate`` where names clash). Works inside
+    ``jit`` too.
+
+    Hyperparameters given to a transformation as numbers or schedules are part
+    of the compiled step: to change those, build a new optimizer and carry the
+    state over with `optaxlr.training.transfer_state`.
+
+    Raises:
+      ValueError: for a name the state doesn't report, or one that is a
+        number or a schedule (saying how to make it settable), or a value that
+        is not a finite real scalar.
+    """
+    entries, _ = _collect(state)
+    kept = [e for e in entries if not _shadowed(e, entries)]
+    by_key = dict(zip(_keys(kept), kept, strict=True))
+    changes: dict[tuple[tuple[Any, ...], str], Any] = {}
+    for key, value in values.items():
+        if key not in by_key:
+            raise ValueError(
+                f"set_hyperparams: this state has no hyperparameter {key!r}; it has "
+                f"{sorted(by_key)}"
+            )
+        entry = by_key[key]
+        target = _injected_target(entry, entries)
+        if target is None:
+            raise ValueError(
+                f"set_hyperparams: {key!r} was given to the optimizer as a number or a "
+                "schedule, so it is part of the compiled update. To change it between "
+                "updates, build the optimizer with optax.inject_hyperparams, e.g. "
+                f"optax.inject_hyperparams(optaxlr.adamw)({entry[1]}=...)."
+            )
+        if not isinstance(value, jax.core.Tracer):
+            array = np.asarray(value)
+            if array.shape != () or not np.issubdtype(array.dtype, np.number) or (
+                np.iscomplexobj(array) or not np.isfinite(array)
+            ):
+                raise ValueError(
+                    f"set_hyperparams: {key} must be a finite real number, got {value!r}"
+                )
+        changes[(target, entry[1])] = value
+
+    def is_inject(x: Any) -> bool:
+        return isinstance(x, optax.InjectStatefulHyperparamsState | optax.InjectHyperparamsState)
+
+    def replace(path: tuple[Any, ...], node: Any) -> Any:
+        if not is_inject(node):
+            return node
+        new = dict(node.hyperparams)
+        for (target, name), value in changes.items():
+            if target != path:
+                continue
+            if name in getattr(node, "hyperparams_states", {}):
+                raise ValueError(
+                    f"set_hyperparams: {name!r} follows a schedule in optax.inject_hyperparams; "
+                    "a value set here would be overwritten by the next update."
+                )
+            old = new[name]
+            new[name] = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
+        return node._replace(hyperparams=new)
+
+    return jax.tree_util.tree_map_with_path(replace, state, is_leaf=is_inject)

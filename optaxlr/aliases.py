@@ -1,9 +1,9 @@
 """Optimizers with PyTorch's defaults and update rules, built from optaxlr transformations.
 
-Every alias is a `optaxlr.transforms.chain` (``optax.chain`` whose members share
-one step count) of the transformations in `optaxlr.transforms`, so its state is
-a tuple of their states and `optaxlr.hyperparams` reads the values used in the
-last update. Every numeric hyperparameter may be a number, a
+Every alias is an ``optax.chain`` of the transformations in
+`optaxlr.transforms`, so its state is a tuple of their states and
+`optaxlr.hyperparams` reads the values used in the last update. Arguments are
+checked by the transformation that takes them, once. Every numeric hyperparameter may be a number, a
 JAX array or a schedule ``step -> value`` (``step`` = updates already applied,
 as PyTorch's scheduler ``last_epoch`` after ``scheduler.step()`` calls).
 
@@ -28,8 +28,6 @@ from optaxlr._hyperparams import Hyperparam, value_at
 from optaxlr._validation import concrete_float
 from optaxlr.transforms import (
     add_decayed_weights,
-    chain,
-    decoupled_weight_decay,
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
@@ -39,26 +37,13 @@ from optaxlr.transforms import (
     scale_by_rmsprop,
     trace,
 )
-from optaxlr.transforms._common import (
-    check_bool,
-    check_hyperparam,
-    check_moments,
-    is_static_zero,
-)
+from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_zero
 
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "nadam"]
 
 
-def _check_lr(learning_rate: Any) -> None:
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-
-
-def _check_nonneg(name: str, value: Any) -> None:
-    check_hyperparam(name, value, low=0.0)
-
-
 def _chain(*parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
-    return chain(*(p for p in parts if p is not None))
+    return optax.chain(*(p for p in parts if p is not None))
 
 
 def _decay(weight_decay: Any) -> optax.GradientTransformation | None:
@@ -93,11 +78,10 @@ def sgd(
       >>> import optaxlr
       >>> opt = optaxlr.sgd(optaxlr.schedules.cosine(0.1, 1000), momentum=0.9, nesterov=True)
     """
-    _check_lr(learning_rate)
+    # Checked here: trace calls them decay and dampening, and is left out at momentum 0.
     check_hyperparam("momentum", momentum, low=0.0, high=1.0)
     check_hyperparam("dampening", dampening, low=0.0, high=1.0)
     nesterov = check_bool("nesterov", nesterov)
-    _check_nonneg("weight_decay", weight_decay)
     if nesterov:
         if is_static_zero(momentum):
             raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
@@ -116,7 +100,7 @@ def _decayed_learning_rate(learning_rate: Hyperparam, lr_decay: Hyperparam) -> C
     def schedule(count: jax.Array) -> jax.Array:
         lr = value_at(learning_rate, count)
         decay = value_at(lr_decay, count)
-        return jnp.asarray(lr / (1.0 + jnp.asarray(count, jnp.float32) * decay), jnp.float32)
+        return jnp.asarray(lr / (1.0 + jnp.asarray(count, float) * decay), float)
 
     return schedule
 
@@ -149,12 +133,11 @@ def adagrad(
       >>> import optaxlr
       >>> opt = optaxlr.adagrad(0.05, initial_accumulator_value=0.1)
     """
-    _check_lr(learning_rate)
-    _check_nonneg("weight_decay", weight_decay)
-    _check_nonneg("lr_decay", lr_decay)
-    _check_nonneg("eps", eps)
+    check_hyperparam("lr_decay", lr_decay, low=0.0)
     lr = learning_rate
     if not is_static_zero(lr_decay):
+        # Checked here: it reaches scale_by_learning_rate inside a schedule.
+        check_hyperparam("learning_rate", learning_rate, low=0.0)
         lr = _decayed_learning_rate(learning_rate, lr_decay)
     return _chain(
         _decay(weight_decay),
@@ -196,25 +179,15 @@ def rmsprop(
       >>> import optaxlr
       >>> opt = optaxlr.rmsprop(1e-3, momentum=0.9, centered=True)
     """
-    _check_lr(learning_rate)
+    # Checked here: the transformations call them decay, and trace is left out at 0.
     check_hyperparam("alpha", alpha, low=0.0, high=1.0)
-    _check_nonneg("eps", eps)
     check_hyperparam("momentum", momentum, low=0.0, high=1.0)
-    centered = check_bool("centered", centered)
-    _check_nonneg("weight_decay", weight_decay)
     return _chain(
         _decay(weight_decay),
         scale_by_rmsprop(alpha, eps, centered=centered, eps_in_sqrt=False),
         None if is_static_zero(momentum) else trace(momentum),
         scale_by_learning_rate(learning_rate),
     )
-
-
-def _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad) -> None:
-    _check_lr(learning_rate)
-    check_moments(b1, b2, eps)
-    _check_nonneg("weight_decay", weight_decay)
-    check_bool("amsgrad", amsgrad)
 
 
 def adam(
@@ -226,6 +199,7 @@ def adam(
     amsgrad: bool = False,
     *,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Adam``, whose ``weight_decay`` is coupled L2 (added to the gradient).
 
@@ -244,17 +218,19 @@ def adam(
       eps: >= 0, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
       amsgrad: use the running maximum of the second moment.
-      mu_dtype: dtype of the first moment (default: the parameters').
+      mu_dtype: dtype of the first moment (default: the parameters', float32
+        for float16).
+      nu_dtype: dtype of the second moment (default: the parameters', float32
+        for float16).
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.adam(optaxlr.schedules.one_cycle(1e-2, 1000),
       ...                    b1=optaxlr.schedules.one_cycle_momentum(1000))
     """
-    _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad)
     return _chain(
         _decay(weight_decay),
-        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype),
+        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -269,6 +245,7 @@ def adamw(
     mask: Any = None,
     *,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.AdamW``: Adam with decoupled weight decay.
 
@@ -277,11 +254,11 @@ def adamw(
             + \lambda \theta_{t-1}\right)
 
     (PyTorch's ``param.mul_(1 - lr * weight_decay)`` before the Adam step).
-    Chain: ``scale_by_adam``, ``scale_by_learning_rate``,
-    ``decoupled_weight_decay(learning_rate, weight_decay, mask)``, which applies
-    PyTorch's float32 factor exactly (``add_decayed_weights`` between the first
-    two is the same update up to that rounding). The decay follows a scheduled
-    learning rate.
+    Chain: ``scale_by_adam``, then ``scale_by_learning_rate(learning_rate,
+    weight_decay=weight_decay, mask=mask)``, which applies PyTorch's factor
+    :math:`\mathrm{fl}(1 - \eta\lambda)` exactly (``add_decayed_weights``
+    between the two is the same update up to that rounding). The decay follows
+    a scheduled learning rate, evaluated once per step.
 
     Args:
       learning_rate: >= 0, or a schedule.
@@ -292,21 +269,19 @@ def adamw(
       amsgrad: use the running maximum of the second moment.
       mask: where to decay (a pytree of booleans or a function of the params),
         as ``optax.adamw``'s.
-      mu_dtype: dtype of the first moment (default: the parameters').
+      mu_dtype: dtype of the first moment (default: the parameters', float32
+        for float16).
+      nu_dtype: dtype of the second moment (default: the parameters', float32
+        for float16).
 
     Example:
       >>> import jax, optaxlr
       >>> opt = optaxlr.adamw(3e-4, weight_decay=0.05,
       ...                     mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
     """
-    _check_adam(learning_rate, b1, b2, eps, weight_decay, amsgrad)
-    decay = None
-    if not is_static_zero(weight_decay):
-        decay = decoupled_weight_decay(learning_rate, weight_decay, mask)
-    return _chain(
-        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype),
-        scale_by_learning_rate(learning_rate),
-        decay,
+    return optax.chain(
+        scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
+        scale_by_learning_rate(learning_rate, weight_decay=weight_decay, mask=mask),
     )
 
 
@@ -334,22 +309,23 @@ def adadelta(
       >>> import optaxlr
       >>> opt = optaxlr.adadelta()
     """
-    _check_lr(learning_rate)
-    check_hyperparam("rho", rho, low=0.0, high=1.0)
-    _check_nonneg("eps", eps)
-    _check_nonneg("weight_decay", weight_decay)
     return _chain(
         _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
     )
 
 
-def _placed_decay(learning_rate: Any, weight_decay: Any, decoupled: bool) -> tuple[Any, Any]:
-    """(coupled L2 before the preconditioner, decoupled decay after the learning rate)."""
-    if is_static_zero(weight_decay):
-        return None, None
-    if decoupled:
-        return None, decoupled_weight_decay(learning_rate, weight_decay)
-    return add_decayed_weights(weight_decay), None
+def _adam_family(
+    preconditioner: optax.GradientTransformation,
+    learning_rate: Hyperparam,
+    weight_decay: Hyperparam,
+    decoupled: bool,
+) -> optax.GradientTransformation:
+    """Coupled L2 before the preconditioner, or decoupled decay with the learning rate."""
+    if check_bool("decoupled_weight_decay", decoupled):
+        return optax.chain(
+            preconditioner, scale_by_learning_rate(learning_rate, weight_decay=weight_decay)
+        )
+    return _chain(_decay(weight_decay), preconditioner, scale_by_learning_rate(learning_rate))
 
 
 def radam(
@@ -375,11 +351,9 @@ def radam(
       >>> import optaxlr
       >>> opt = optaxlr.radam(1e-3, weight_decay=1e-2, decoupled_weight_decay=True)
     """
-    _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
-    before, after = _placed_decay(
-        learning_rate, weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
+    return _adam_family(
+        scale_by_radam(b1, b2, eps), learning_rate, weight_decay, decoupled_weight_decay
     )
-    return _chain(before, scale_by_radam(b1, b2, eps), scale_by_learning_rate(learning_rate), after)
 
 
 def nadam(
@@ -407,14 +381,9 @@ def nadam(
       >>> import optaxlr
       >>> opt = optaxlr.nadam()
     """
-    _check_adam(learning_rate, b1, b2, eps, weight_decay, False)
-    _check_nonneg("momentum_decay", momentum_decay)
-    before, after = _placed_decay(
-        learning_rate, weight_decay, check_bool("decoupled_weight_decay", decoupled_weight_decay)
-    )
-    return _chain(
-        before,
+    return _adam_family(
         scale_by_nadam(b1, b2, eps, momentum_decay),
-        scale_by_learning_rate(learning_rate),
-        after,
+        learning_rate,
+        weight_decay,
+        decoupled_weight_decay,
     )

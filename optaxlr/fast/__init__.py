@@ -8,11 +8,9 @@ See ``docs/performance.md`` for when it helps and the measurements.
 from optaxlr.fast._multi_tensor import (
     FlatParams,
     Layout,
-    current_layout,
     flat_mask,
     multi_tensor,
     path_groups,
-    per_buffer,
 )
 
 __all__ = [
@@ -20,7 +18,5 @@ __all__ = [
     "Layout",
     "multi_tensor",
     "flat_mask",
-    "current_layout",
-    "per_buffer",
     "path_groups",
 ]

@@ -21,11 +21,13 @@ gradient is one concatenation per buffer, so ``jax.grad`` with respect to a
 `FlatParams` returns a `FlatParams`.
 
 `multi_tensor` wraps an optimizer for this layout: it checks its inputs are
-`FlatParams` and lets the optaxlr transformations that work per parameter array
-(`optaxlr.scale_by_path`, the ``mask`` of the weight decays) apply their rule to
-each buffer, refusing those it cannot express (`optaxlr.clip_by_norm`,
-``optax.partition``, Adafactor's factored moments, ``optax.masked`` with a mask
-written for the parameter tree).
+`FlatParams`, and refuses what cannot run on it (``optax.partition``,
+Adafactor's factored moments, ``optax.masked`` with a mask written for the
+parameter tree). The optaxlr transformations that work per parameter array
+(`optaxlr.scale_by_path`, the ``mask`` of the weight decays,
+`optaxlr.clip_by_norm`) apply their rule to each buffer through the
+`optaxlr.transforms.ParameterGroups` protocol, which `FlatParams` implements,
+and raise where a buffer mixes parameters the rule treats differently.
 
 Numbers: every elementwise optimizer gives bitwise the same parameters and state
 on a `FlatParams` as on the tree (``tests/test_multi_tensor.py``); a global
@@ -53,12 +55,9 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import dataclasses
 import functools
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
@@ -74,8 +73,6 @@ __all__ = [
     "Layout",
     "multi_tensor",
     "flat_mask",
-    "current_layout",
-    "per_buffer",
     "path_groups",
 ]
 
@@ -274,11 +271,17 @@ class FlatParams:
       layout: the `Layout` (static).
     """
 
-    __slots__ = ("buffers", "layout")
+    # `resolved_masks` is not part of the pytree: `multi_tensor`'s init sets it to
+    # count the masks `flat_mask` resolves. ``optax.masked`` calls its mask with
+    # the parameters, and a mask written for the tree would see one entry per
+    # buffer without a word; comparing the count with the masked states found
+    # catches it.
+    __slots__ = ("buffers", "layout", "resolved_masks")
 
     def __init__(self, buffers: Sequence[Any], layout: Layout):
         self.buffers = tuple(buffers)
         self.layout = layout
+        self.resolved_masks: int | None = None
 
     @classmethod
     def from_tree(cls, tree: Any, group_by: GroupBy = None) -> FlatParams:
@@ -326,6 +329,24 @@ class FlatParams:
     def names(self) -> tuple[str, ...]:
         return self.layout.names
 
+    def parameter_tree(self) -> Any:
+        """The parameter tree of ``jax.ShapeDtypeStruct`` (`optaxlr.transforms.ParameterGroups`)."""
+        return self.layout.abstract_tree()
+
+    def per_leaf(self, per_parameter: Any, what: str, hint: str = "") -> list[Any]:
+        """One value per buffer that holds an array (`optaxlr.transforms.ParameterGroups`).
+
+        ``per_parameter`` has the parameter tree's structure; the parameters of
+        a buffer must agree.
+        """
+        try:
+            values = self.layout.treedef.flatten_up_to(per_parameter)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{what} must have the parameters' tree structure: {e}") from None
+        per_buf = _per_buffer(self.layout, values, what, hint)
+        # Buffers that optax.masked replaced by an empty node are no leaves.
+        return [v for v, b in zip(per_buf, self.buffers, strict=True) if jax.tree.leaves(b)]
+
     def __repr__(self) -> str:
         parts = []
         for name, buf in zip(self.layout.names, self.buffers, strict=True):
@@ -355,42 +376,7 @@ jax.tree_util.register_pytree_with_keys(
 # --- per-buffer semantics for per-parameter rules -----------------------------
 
 
-@dataclasses.dataclass
-class _Context:
-    layout: Layout
-    flat_masks: int = 0
-
-
-_CONTEXT: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
-    "optaxlr_multi_tensor", default=None
-)
-
-
-@contextlib.contextmanager
-def _flat_mode(layout: Layout) -> Iterator[_Context]:
-    ctx = _Context(layout)
-    token = _CONTEXT.set(ctx)
-    try:
-        yield ctx
-    finally:
-        _CONTEXT.reset(token)
-
-
-def current_layout(tree: Any = None) -> Layout | None:
-    """The `Layout` a transformation is running on, or None for an ordinary tree.
-
-    ``tree`` (the updates or parameters a transformation received) is a
-    `FlatParams` when the optimizer was given one; inside `multi_tensor` the
-    layout is known even where ``optax.masked`` replaced some buffers. For
-    transformations that apply a rule per parameter array.
-    """
-    if isinstance(tree, FlatParams):
-        return tree.layout
-    ctx = _CONTEXT.get()
-    return None if ctx is None else ctx.layout
-
-
-def per_buffer(layout: Layout, per_leaf: Sequence[Any], what: str, hint: str = "") -> list[Any]:
+def _per_buffer(layout: Layout, per_leaf: Sequence[Any], what: str, hint: str = "") -> list[Any]:
     """One value per buffer from one value per leaf, which must agree within a buffer.
 
     Raises:
@@ -433,26 +419,18 @@ def flat_mask(mask: Any) -> Callable[[Any], Any]:
     """
 
     def evaluate(params: Any) -> Any:
-        layout = current_layout(params)
-        if layout is None or not isinstance(params, FlatParams):
+        if not isinstance(params, FlatParams):
             return mask(params) if callable(mask) else mask
-        tree = mask(layout.abstract_tree()) if callable(mask) else mask
-        try:
-            per_leaf = layout.treedef.flatten_up_to(tree)
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"the mask must have the parameters' structure: {e}") from None
-        per_leaf = [bool(m) for m in per_leaf]
+        tree = mask(params.parameter_tree()) if callable(mask) else mask
         hint = (
             "Flatten with FlatParams.from_tree(params, group_by=mask) so that masked and "
             "unmasked parameters get separate buffers."
         )
-        per_buf = per_buffer(layout, per_leaf, "the mask", hint)
-        ctx = _CONTEXT.get()
-        if ctx is not None:
-            ctx.flat_masks += 1
-        return FlatParams(per_buf, layout)
+        per_buf = params.per_leaf(jax.tree.map(bool, tree), "the mask", hint)
+        if params.resolved_masks is not None:
+            params.resolved_masks += 1
+        return FlatParams(per_buf, params.layout)
 
-    evaluate.__optaxlr_flat_mask__ = True  # type: ignore[attr-defined]
     return evaluate
 
 
@@ -525,7 +503,7 @@ def _unsupported_states() -> list[tuple[type, str]]:
     return found
 
 
-def _check_state(state: Any, ctx: _Context) -> None:
+def _check_state(state: Any, flat_masks: int) -> None:
     checks = _unsupported_states()
     kinds = (optax.MaskedState, *(t for t, _ in checks))
     nodes = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kinds))
@@ -536,13 +514,13 @@ def _check_state(state: Any, ctx: _Context) -> None:
         for kind, message in checks:
             if isinstance(node, kind):
                 raise ValueError(f"multi_tensor: {message}.")
-    if masked > ctx.flat_masks:
+    if masked > flat_masks:
         raise ValueError(
             "multi_tensor: optax.masked got a mask written for the parameter tree, but on a "
             "FlatParams it would see one entry per buffer. Wrap it: "
             "optax.masked(tx, optaxlr.flat_mask(mask)), and flatten with "
-            "FlatParams.from_tree(params, group_by=mask). (The optaxlr aliases' mask= "
-            "arguments do this already.)"
+            "FlatParams.from_tree(params, group_by=mask). (The optaxlr weight decays' mask= "
+            "arguments need no wrapping.)"
         )
 
 
@@ -588,17 +566,17 @@ def multi_tensor(
     inner = optax.with_extra_args_support(optimizer)
 
     def init_fn(params):
-        layout = _require_flat("params", params)
-        with _flat_mode(layout) as ctx:
-            state = inner.init(params)
-        _check_state(state, ctx)
+        _require_flat("params", params)
+        tracked = FlatParams(params.buffers, params.layout)
+        tracked.resolved_masks = 0
+        state = inner.init(tracked)
+        _check_state(state, tracked.resolved_masks)
         return state
 
     def update_fn(updates, state, params=None, **extra_args):
         layout = _require_flat("updates", updates)
         if params is not None and _require_flat("params", params) != layout:
             raise ValueError("multi_tensor: updates and params have different layouts")
-        with _flat_mode(layout):
-            return inner.update(updates, state, params, **extra_args)
+        return inner.update(updates, state, params, **extra_args)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -6,16 +6,18 @@
 - `skip_nonfinite`: skipping steps whose gradients hold NaN or Inf;
 - `scale_for_batch_size`: the linear and square-root batch-size rules;
 - `update_ratio_monitor`: ``||update|| / ||param||`` per parameter and overall;
-- `save` and `restore`: orbax checkpoints of ``(params, opt_state)``.
+- `save`, `restore`, `resume` and `transfer_state`: orbax checkpoints of
+  ``(params, opt_state)``, and continuing them with a changed optimizer.
 
-Every transformation follows the optaxlr state convention (a saturating int32
-``count`` and a ``hyperparams`` record), so `optaxlr.hyperparams` reports the
-plateau scale, the skip counts and the update ratios with the learning rate.
+Every transformation follows the optaxlr state convention (a ``record`` of the
+values of its last update, see ``docs/design.md``), so `optaxlr.hyperparams`
+reports the plateau scale, the skip counts and the update ratios with the
+learning rate.
 """
 
 from optaxlr.training._accumulate import AccumulateState, accumulate
 from optaxlr.training._batch_size import scale_for_batch_size
-from optaxlr.training._checkpoint import restore, save
+from optaxlr.training._checkpoint import restore, resume, save, transfer_state
 from optaxlr.training._ema import ParamEmaState, ema_params, param_ema
 from optaxlr.training._monitor import UpdateRatioMonitorState, update_ratio_monitor
 from optaxlr.training._nonfinite import SkipNonfiniteState, skip_nonfinite
@@ -32,7 +34,9 @@ __all__ = [
     "param_ema",
     "reduce_on_plateau",
     "restore",
+    "resume",
     "save",
+    "transfer_state",
     "scale_for_batch_size",
     "skip_nonfinite",
     "update_ratio_monitor",

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._hyperparams import record, state_class_for
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
 from optaxlr.transforms._common import compute_dtype, init_count
 
@@ -19,7 +19,7 @@ class AccumulateState(NamedTuple):
     """State of `accumulate`."""
 
     count: jax.Array  # int32 scalar, saturating: real (inner) updates applied
-    hyperparams: dict[str, jax.Array] | None  # {"every_k_steps": float32}
+    record: HyperparamRecord  # every_k_steps
     micro_step: jax.Array  # int32 in [0, every_k_steps): micro-batches in the buffer
     acc_grads: Any  # the sum of those micro-batches' gradients, shaped like the params
     inner_state: Any  # the wrapped optimizer's state
@@ -89,13 +89,11 @@ def accumulate(
     every_k_steps = check_int("every_k_steps", every_k_steps, low=1)
     inner = optax.with_extra_args_support(inner)
 
-    hparams = {"every_k_steps": every_k_steps}
-    new_state = state_class_for(AccumulateState, hparams)
+    record = HyperparamRecord.of({"every_k_steps": every_k_steps})
 
     def init_fn(params):
         acc = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=compute_dtype(p)), params)
-        recorded = record(hparams)
-        return new_state(init_count(), recorded, init_count(), acc, inner.init(params))
+        return AccumulateState(init_count(), record, init_count(), acc, inner.init(params))
 
     def update_fn(updates, state, params=None, **extra_args):
         acc = jax.tree.map(lambda a, g: a + g.astype(a.dtype), state.acc_grads, updates)
@@ -123,6 +121,6 @@ def accumulate(
         new_updates, inner_state, acc = jax.lax.cond(last, apply, hold, acc, state.inner_state)
         count = jnp.where(last, optax.safe_increment(state.count), state.count)
         micro_step = jnp.where(last, 0, state.micro_step + 1).astype(jnp.int32)
-        return new_updates, new_state(count, record(hparams), micro_step, acc, inner_state)
+        return new_updates, AccumulateState(count, record, micro_step, acc, inner_state)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -8,16 +8,14 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._hyperparams import Hyperparam
+from optaxlr._hyperparams import Hyperparam, HyperparamRecord, HyperparamSpec
 from optaxlr.transforms._common import (
     check_bool,
     check_hyperparam,
+    check_params,
     compute_dtype,
     init_count,
-    init_record,
     lerp,
-    state_class_for,
-    step,
     upcast,
 )
 
@@ -27,8 +25,8 @@ __all__ = ["ParamEmaState", "param_ema", "ema_params"]
 class ParamEmaState(NamedTuple):
     """State of `param_ema`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"ema_decay": float32}
+    count: jax.Array  # updates applied (int32, saturating)
+    record: HyperparamRecord  # ema_decay
     ema: Any  # the average, shaped like the params (float32 for half-precision params)
     weight: jax.Array  # float32: 1 - prod(decays), the weight a zero-initialized EMA has
 
@@ -89,18 +87,18 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
     """
     check_hyperparam("decay", decay, low=0.0, high=1.0)
     debias = check_bool("debias", debias)
-    hparams = {"ema_decay": decay}
+    spec = HyperparamSpec(ema_decay=decay)
 
-    new_state = state_class_for(ParamEmaState, hparams)
 
     def init_fn(params):
+        check_params("param_ema", params)
         ema = jax.tree.map(lambda p: jnp.array(p, dtype=compute_dtype(p), copy=True), params)
-        return new_state(init_count(), init_record(hparams), ema, jnp.zeros([], jnp.float32))
+        return ParamEmaState(init_count(), spec.initial_record(), ema, jnp.zeros([], jnp.float32))
 
     def update_fn(updates, state, params=None):
         if params is None:
             raise ValueError("param_ema needs the parameters: call update(updates, state, params)")
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count)
         d = jnp.asarray(values["ema_decay"], jnp.float32)
         weight = lerp(state.weight, 1.0, 1.0 - d)  # 1 - prod(decays)
         if debias:  # a zero weight (decay 1 so far) has averaged nothing: take the params
@@ -115,7 +113,8 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
             return (keep * avg + w * upcast(new)).astype(avg.dtype)
 
         ema = jax.tree.map(average, state.ema, params, updates)
-        return updates, new_state(count, recorded, ema, weight)
+        next_state = ParamEmaState(optax.safe_increment(state.count), spec.record(values), ema, weight)
+        return updates, next_state
 
     return optax.GradientTransformation(init_fn, update_fn)
 

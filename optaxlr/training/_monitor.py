@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
 from optaxlr.transforms._common import init_count, upcast
 from optaxlr.transforms._path import path_to_str
@@ -19,7 +20,7 @@ class UpdateRatioMonitorState(NamedTuple):
     """State of `update_ratio_monitor`."""
 
     count: jax.Array  # int32 scalar, saturating: updates seen
-    hyperparams: dict[str, jax.Array]  # {"update_ratio", "update_ratio/<path>"...}: float32
+    record: HyperparamRecord  # update_ratio, update_ratio/<path>, ...
 
 
 def _sum_squares(x: jax.Array) -> jax.Array:
@@ -90,7 +91,7 @@ def update_ratio_monitor(
     def init_fn(params):
         zero = jnp.zeros([], jnp.float32)
         ratios = {prefix: zero, **{name: zero for name in names(params)}}
-        return UpdateRatioMonitorState(init_count(), ratios)
+        return UpdateRatioMonitorState(init_count(), HyperparamRecord.of(ratios))
 
     def compute(updates, params) -> dict[str, jax.Array]:
         u_sq = [_sum_squares(u) for u in jax.tree.leaves(updates)]
@@ -105,14 +106,15 @@ def update_ratio_monitor(
             raise ValueError(
                 "update_ratio_monitor needs the parameters: call update(updates, state, params)"
             )
+        def measured():
+            return HyperparamRecord.of(compute(updates, params))
+
         if every_k_steps == 1:
-            ratios = compute(updates, params)
+            record = measured()
         else:
-            ratios = jax.lax.cond(
-                state.count % every_k_steps == 0,
-                lambda: compute(updates, params),
-                lambda: state.hyperparams,
+            record = jax.lax.cond(
+                state.count % every_k_steps == 0, measured, lambda: state.record
             )
-        return updates, UpdateRatioMonitorState(optax.safe_increment(state.count), ratios)
+        return updates, UpdateRatioMonitorState(optax.safe_increment(state.count), record)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._hyperparams import record
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
 from optaxlr.training._accumulate import check_transformation
 from optaxlr.transforms._common import init_count
@@ -26,7 +26,7 @@ class SkipNonfiniteState(NamedTuple):
     count of calls would count micro-batches when it wraps `accumulate`.
     """
 
-    hyperparams: dict[str, jax.Array]  # {"skipped", "consecutive_nonfinite"}: float32 copies
+    record: HyperparamRecord  # skipped, consecutive_nonfinite
     skipped: jax.Array  # int32, saturating: steps skipped so far
     inner_state: Any  # optax.ApplyIfFiniteState, which holds the wrapped optimizer's state
 
@@ -50,7 +50,7 @@ def skip_nonfinite(
     ``LossScaleOptimizer`` behaviour). Wrap the whole optimizer, ``param_ema``
     and ``accumulate`` included, so that nothing inside sees a skipped step.
 
-    This is ``optax.apply_if_finite`` (which it wraps) plus the ``hyperparams``
+    This is ``optax.apply_if_finite`` (which it wraps) plus the hyperparameter
     record and a count of the steps actually skipped (optax's
     ``total_notfinite`` also counts the non-finite steps it applied).
 
@@ -73,7 +73,7 @@ def skip_nonfinite(
     guarded = optax.apply_if_finite(inner, max_consecutive)
 
     def hyperparams_of(skipped, consecutive):
-        return record({"skipped": skipped, "consecutive_nonfinite": consecutive})
+        return HyperparamRecord.of({"skipped": skipped, "consecutive_nonfinite": consecutive})
 
     def init_fn(params):
         zero = init_count()

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_choice, check_int, check_number
 from optaxlr.transforms._common import init_count, upcast
 
@@ -25,7 +26,8 @@ class ReduceOnPlateauState(NamedTuple):
     """
 
     num_evaluations: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array]  # {"scale": float32}, the factor applied to updates
+    scale: jax.Array  # float32: the factor applied to updates
+    record: HyperparamRecord  # scale, for optaxlr.hyperparams
     best: jax.Array  # float32: the best metric so far (NaN: none yet, Keras convention)
     num_bad_evaluations: jax.Array  # int32: torch's num_bad_epochs, Keras's wait
     cooldown_counter: jax.Array  # int32: evaluations of cooldown left
@@ -168,7 +170,8 @@ def reduce_on_plateau(
         del params
         return ReduceOnPlateauState(
             num_evaluations=init_count(),
-            hyperparams={"scale": jnp.ones([], jnp.float32)},
+            scale=jnp.ones([], jnp.float32),
+            record=HyperparamRecord.of({"scale": jnp.ones([], jnp.float32)}),
             best=jnp.asarray(initial_best, jnp.float32),
             num_bad_evaluations=init_count(),
             cooldown_counter=init_count(),
@@ -197,7 +200,7 @@ def reduce_on_plateau(
         if v.ndim != 0:
             raise ValueError(f"value must be a scalar metric, got an array of shape {v.shape}")
         v = v.astype(jnp.float32)
-        scale = state.hyperparams["scale"]
+        scale = state.scale
         bad = state.num_bad_evaluations
         cooldown_counter = state.cooldown_counter
         zero = jnp.zeros_like(bad)
@@ -227,7 +230,8 @@ def reduce_on_plateau(
         bad = jnp.where(reduce, zero, bad)
         return ReduceOnPlateauState(
             num_evaluations=optax.safe_increment(state.num_evaluations),
-            hyperparams={"scale": scale.astype(jnp.float32)},
+            scale=scale,
+            record=HyperparamRecord.of({"scale": scale}),
             best=jnp.where(better, v, state.best),
             num_bad_evaluations=bad,
             cooldown_counter=cooldown_counter,
@@ -237,7 +241,7 @@ def reduce_on_plateau(
         del params, extra_args
         if value is not None:
             state = evaluate(state, value)
-        scale = state.hyperparams["scale"]
+        scale = state.scale
         updates = jax.tree.map(lambda g: (scale * upcast(g)).astype(g.dtype), updates)
         return updates, state
 

@@ -1,16 +1,18 @@
 """Gradient transformations whose every numeric hyperparameter may be a schedule.
 
-Each is a function returning an ``optax.GradientTransformation`` with a
-``NamedTuple`` state that keeps a saturating int32 ``count`` and the
-``hyperparams`` used in the last update (see `optaxlr.hyperparams`). They chain
-with optax's own transformations; `chain` (``optax.chain`` with one shared
-count) is what the aliases use.
+Each is a function returning an ``optax.GradientTransformation`` whose state
+is a ``NamedTuple`` declared here: a ``count`` where something depends on the
+step, a ``record`` of the hyperparameters the last update used (read by
+`optaxlr.hyperparams`), and the buffers of its update rule (see
+``docs/design.md``). They chain with optax's own transformations; `chain` is
+``optax.chain`` itself.
 """
+
+from optax import chain
 
 from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
 from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
 from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
-from optaxlr.transforms._chain import ChainState, chain
 from optaxlr.transforms._clipping import (
     ClipState,
     clip_by_global_norm,
@@ -20,6 +22,7 @@ from optaxlr.transforms._clipping import (
 from optaxlr.transforms._momentum import TraceState, trace
 from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
 from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
+from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
@@ -32,9 +35,9 @@ from optaxlr.transforms._weight_decay import (
 
 __all__ = [
     "AddDecayedWeightsState",
-    "ChainState",
     "ClipState",
     "DecoupledWeightDecayState",
+    "ParameterGroups",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
@@ -51,6 +54,7 @@ __all__ = [
     "clip_by_value",
     "decoupled_weight_decay",
     "path_to_str",
+    "per_parameter",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",

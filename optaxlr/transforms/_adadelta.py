@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
+    check_dtype,
     check_hyperparam,
+    check_params,
     init_count,
-    init_record,
-    state_class_for,
-    step,
+    moment_dtype,
+    next_count,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -25,14 +30,14 @@ __all__ = ["ScaleByAdadeltaState", "scale_by_adadelta"]
 class ScaleByAdadeltaState(NamedTuple):
     """State of `scale_by_adadelta`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"rho", "eps": float32}
-    square_avg: optax.Params  # mean of squared gradients, parameters' dtypes
-    acc_delta: optax.Params  # mean of squared updates, parameters' dtypes
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # rho, eps
+    square_avg: optax.Params  # mean of squared gradients, in accumulator_dtype
+    acc_delta: optax.Params  # mean of squared updates, in accumulator_dtype
 
 
 def scale_by_adadelta(
-    rho: Hyperparam = 0.9, eps: Hyperparam = 1e-6
+    rho: Hyperparam = 0.9, eps: Hyperparam = 1e-6, accumulator_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Adadelta (Zeiler, 2012) as ``torch.optim.Adadelta``.
 
@@ -47,6 +52,8 @@ def scale_by_adadelta(
     Args:
       rho: decay of both running averages in [0, 1], or a schedule.
       eps: term added inside both square roots, >= 0, or a schedule.
+      accumulator_dtype: dtype of both running averages of squares; ``None``:
+        the parameters' dtypes, float32 for float16 parameters.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByAdadeltaState`.
@@ -57,19 +64,24 @@ def scale_by_adadelta(
     """
     check_hyperparam("rho", rho, low=0.0, high=1.0)
     check_hyperparam("eps", eps, low=0.0)
-    hparams = {"rho": rho, "eps": eps}
-
-    new_state = state_class_for(ScaleByAdadeltaState, hparams)
+    accumulator_dtype = check_dtype("accumulator_dtype", accumulator_dtype)
+    spec = HyperparamSpec(rho=rho, eps=eps)
 
     def init_fn(params):
-        zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return new_state(init_count(), init_record(hparams), zeros(), zeros())
+        check_params("scale_by_adadelta", params)
+        zeros = lambda: jax.tree.map(  # noqa: E731
+            lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, accumulator_dtype)), params
+        )
+        return ScaleByAdadeltaState(
+            init_count() if spec.scheduled else None, spec.initial_record(), zeros(), zeros()
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count, scalar_dtype(updates))
         r, eps_t = values["rho"], values["eps"]
 
+        @real_view
         def leaf(g, v, a):
             g32, a32 = upcast(g), upcast(a)
             new_v = upcast(v) * r + (1 - r) * g32 * g32
@@ -79,6 +91,8 @@ def scale_by_adadelta(
 
         out = jax.tree.map(leaf, updates, state.square_avg, state.acc_delta)
         new_updates, square_avg, acc_delta = unzip(updates, out, 3)
-        return new_updates, new_state(count, recorded, square_avg, acc_delta)
+        return new_updates, ScaleByAdadeltaState(
+            next_count(state.count), spec.record(values), square_avg, acc_delta
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)

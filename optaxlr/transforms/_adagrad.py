@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from optaxlr._validation import check_number
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
+    check_dtype,
     check_hyperparam,
+    check_params,
     init_count,
-    init_record,
-    state_class_for,
-    step,
+    moment_dtype,
+    next_count,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -26,13 +31,15 @@ __all__ = ["ScaleByAdagradState", "scale_by_adagrad"]
 class ScaleByAdagradState(NamedTuple):
     """State of `scale_by_adagrad`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"eps": float32}
-    sum_of_squares: optax.Params  # same dtypes as the parameters
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # eps
+    sum_of_squares: optax.Params  # in accumulator_dtype
 
 
 def scale_by_adagrad(
-    initial_accumulator_value: float = 0.0, eps: Hyperparam = 1e-10
+    initial_accumulator_value: float = 0.0,
+    eps: Hyperparam = 1e-10,
+    accumulator_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Divides by the root of the sum of all squared gradients, as ``torch.optim.Adagrad``.
 
@@ -47,6 +54,8 @@ def scale_by_adagrad(
       initial_accumulator_value: starting value of the accumulator, >= 0 (a
         number: it is used once, at init).
       eps: term added to the denominator, >= 0, or a schedule.
+      accumulator_dtype: dtype of the sum of squares; ``None``: the
+        parameters' dtypes, float32 for float16 parameters.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByAdagradState`.
@@ -57,19 +66,25 @@ def scale_by_adagrad(
     """
     check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
     check_hyperparam("eps", eps, low=0.0)
-    hparams = {"eps": eps}
-
-    new_state = state_class_for(ScaleByAdagradState, hparams)
+    accumulator_dtype = check_dtype("accumulator_dtype", accumulator_dtype)
+    spec = HyperparamSpec(eps=eps)
 
     def init_fn(params):
-        sums = jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params)
-        return new_state(init_count(), init_record(hparams), sums)
+        check_params("scale_by_adagrad", params)
+        sums = jax.tree.map(
+            lambda p: jnp.full_like(
+                p, initial_accumulator_value, dtype=moment_dtype(p, accumulator_dtype)
+            ),
+            params,
+        )
+        return ScaleByAdagradState(init_count() if spec.scheduled else None, spec.initial_record(), sums)
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count, scalar_dtype(updates))
         eps_t = values["eps"]
 
+        @real_view
         def leaf(g, s):
             g32 = upcast(g)
             new_s = upcast(s) + g32 * g32
@@ -77,6 +92,6 @@ def scale_by_adagrad(
 
         out = jax.tree.map(leaf, updates, state.sum_of_squares)
         new_updates, sums = unzip(updates, out, 2)
-        return new_updates, new_state(count, recorded, sums)
+        return new_updates, ScaleByAdagradState(next_count(state.count), spec.record(values), sums)
 
     return optax.GradientTransformation(init_fn, update_fn)

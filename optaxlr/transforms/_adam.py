@@ -8,18 +8,23 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     check_bool,
+    check_dtype,
     check_hyperparam,
     check_moments,
+    check_params,
     init_count,
-    init_record,
     is_static_zero,
     lerp,
+    moment_dtype,
+    next_count,
     one_minus_pow,
-    state_class_for,
-    step,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -30,10 +35,10 @@ __all__ = ["ScaleByAdamState", "scale_by_adam"]
 class ScaleByAdamState(NamedTuple):
     """State of `scale_by_adam`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps"[, "eps_root"]: float32}
-    mu: optax.Params  # first moment, in mu_dtype (default: the parameters' dtypes)
-    nu: optax.Params  # second moment, parameters' dtypes
+    count: jax.Array | None  # updates applied (int32); None without bias correction or schedule
+    record: HyperparamRecord  # b1, b2, eps[, eps_root]
+    mu: optax.Params  # first moment, in mu_dtype
+    nu: optax.Params  # second moment, in nu_dtype
     nu_max: optax.Params | None  # running maximum of nu with amsgrad, else None
 
 
@@ -46,6 +51,7 @@ def scale_by_adam(
     amsgrad: bool = False,
     nesterov: bool = False,
     mu_dtype: Any = None,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Rescales updates by Adam's moment estimates, as ``torch.optim.Adam``.
 
@@ -73,7 +79,12 @@ def scale_by_adam(
       amsgrad: use the running maximum of the second moment.
       nesterov: use Nesterov momentum (NAdam without momentum decay).
       mu_dtype: dtype of the first moment (e.g. ``jnp.bfloat16`` to save
-        memory); ``None`` keeps the parameters' dtypes.
+        memory); ``None``: the parameters' dtypes, float32 for float16.
+      nu_dtype: dtype of the second moment (and of ``nu_max``); ``None``: the
+        parameters' dtypes, float32 for float16 parameters, whose squared
+        gradients underflow in float16 (see ``docs/design.md``).
+
+    Complex parameters are updated as their real view, as PyTorch does.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByAdamState`.
@@ -87,27 +98,34 @@ def scale_by_adam(
     bias_correction = check_bool("bias_correction", bias_correction)
     amsgrad = check_bool("amsgrad", amsgrad)
     nesterov = check_bool("nesterov", nesterov)
-    mu_dtype = None if mu_dtype is None else jnp.dtype(mu_dtype)
+    mu_dtype = check_dtype("mu_dtype", mu_dtype)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
     use_eps_root = not is_static_zero(eps_root)
-    hparams = {"b1": b1, "b2": b2, "eps": eps}
-    if use_eps_root:
-        hparams["eps_root"] = eps_root
-
-    new_state = state_class_for(ScaleByAdamState, hparams)
+    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps, **({"eps_root": eps_root} if use_eps_root else {}))
+    counts = bias_correction or spec.scheduled
 
     def init_fn(params):
-        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype), params)
-        nu = jax.tree.map(jnp.zeros_like, params)
-        nu_max = jax.tree.map(jnp.zeros_like, params) if amsgrad else None
-        return new_state(init_count(), init_record(hparams), mu, nu, nu_max)
+        check_params("scale_by_adam", params)
+        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+            lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
+        )
+        return ScaleByAdamState(
+            count=init_count() if counts else None,
+            record=spec.initial_record(),
+            mu=zeros(mu_dtype),
+            nu=zeros(nu_dtype),
+            nu_max=zeros(nu_dtype) if amsgrad else None,
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        dtype = scalar_dtype(updates)
+        values = spec.values(state.count, dtype)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
+        count = next_count(state.count)
         if bias_correction:
-            inv_bc1 = 1.0 / one_minus_pow(beta1, count)
-            bc2 = one_minus_pow(beta2, count)
+            inv_bc1 = 1.0 / one_minus_pow(beta1, count, dtype)
+            bc2 = one_minus_pow(beta2, count, dtype)
             # A product with a scalar, not `sqrt(v) / sqrt(bc2)`: XLA rewrites that
             # quotient into `sqrt(v) * rsqrt(bc2)` only where the scalar has one user,
             # so the rounding would depend on how many leaves share it (the
@@ -115,11 +133,12 @@ def scale_by_adam(
             inv_sqrt_bc2 = 1.0 / jnp.sqrt(bc2)
             inv_bc2 = 1.0 / bc2
             if nesterov:
-                inv_bc1_next = 1.0 / one_minus_pow(beta1, optax.safe_increment(count))
+                inv_bc1_next = 1.0 / one_minus_pow(beta1, optax.safe_increment(count), dtype)
         else:
             inv_bc1 = inv_bc1_next = inv_bc2 = inv_sqrt_bc2 = 1.0
 
-        def leaf(g, m, v, v_max=None):
+        @real_view
+        def leaf(g, m, v, v_max):
             g32 = upcast(g)
             new_m = lerp(upcast(m), g32, 1 - beta1)
             new_v = upcast(v) * beta2 + (1 - beta2) * g32 * g32
@@ -143,9 +162,9 @@ def scale_by_adam(
             out = jax.tree.map(leaf, updates, state.mu, state.nu, state.nu_max)
             new_updates, mu, nu, nu_max = unzip(updates, out, 4)
         else:
-            out = jax.tree.map(leaf, updates, state.mu, state.nu)
+            out = jax.tree.map(lambda g, m, v: leaf(g, m, v, None), updates, state.mu, state.nu)
             new_updates, mu, nu = unzip(updates, out, 3)
             nu_max = None
-        return new_updates, new_state(count, recorded, mu, nu, nu_max)
+        return new_updates, ScaleByAdamState(count, spec.record(values), mu, nu, nu_max)
 
     return optax.GradientTransformation(init_fn, update_fn)

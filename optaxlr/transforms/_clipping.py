@@ -1,53 +1,55 @@
-"""Clipping by value, by per-leaf norm and by global norm."""
+"""Clipping by value, by per-array norm and by global norm."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+import itertools
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_number
-from optaxlr.fast._multi_tensor import current_layout
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     check_hyperparam,
     init_count,
-    init_record,
-    state_class_for,
-    step,
+    next_count,
+    real_view,
+    scalar_dtype,
     upcast,
 )
+from optaxlr.transforms._per_parameter import per_parameter
 
 __all__ = [
     "ClipState",
-    "clip_by_value",
-    "clip_by_norm",
     "clip_by_global_norm",
+    "clip_by_norm",
+    "clip_by_value",
 ]
 
 
 class ClipState(NamedTuple):
-    """State of the clipping transformations: the count and the threshold last used."""
+    """State of the clipping transformations."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"max_delta"} or {"max_norm"}: float32
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # max_delta or max_norm
 
 
-def _stateless(name: str, value: Hyperparam, apply: Any) -> optax.GradientTransformation:
-    hparams = {name: value}
-
-    new_state = state_class_for(ClipState, hparams)
+def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTransformation:
+    spec = HyperparamSpec(**{name: value})
 
     def init_fn(params):
         del params
-        return new_state(init_count(), init_record(hparams))
+        return ClipState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
-        return apply(updates, values[name]), new_state(count, recorded)
+        values = spec.values(state.count, scalar_dtype(updates))
+        return apply(updates, values[name]), ClipState(next_count(state.count), spec.record(values))
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -55,7 +57,8 @@ def _stateless(name: str, value: Hyperparam, apply: Any) -> optax.GradientTransf
 def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
     r"""Clips every update element to :math:`[-c_t, c_t]`.
 
-    Keras' ``clipvalue``; ``torch.nn.utils.clip_grad_value_``.
+    Keras' ``clipvalue``; ``torch.nn.utils.clip_grad_value_``. A complex
+    update has its real and imaginary parts clipped apart.
 
     Args:
       max_delta: the bound :math:`c_t` >= 0, or a schedule.
@@ -70,18 +73,22 @@ def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
     check_hyperparam("max_delta", max_delta, low=0.0)
 
     def apply(updates, c):
-        return jax.tree.map(lambda g: jnp.clip(upcast(g), -c, c).astype(g.dtype), updates)
+        leaf = real_view(lambda g: (jnp.clip(upcast(g), -c, c).astype(g.dtype),))
+        return jax.tree.map(lambda g: leaf(g)[0], updates)
 
-    return _stateless("max_delta", max_delta, apply)
+    return _clipping("max_delta", max_delta, apply)
 
 
-def _norm(g: jax.Array) -> jax.Array:
+def _squared_norm(g: jax.Array) -> jax.Array:
+    """``sum |g|^2`` (a complex leaf counts its real and imaginary parts, as PyTorch)."""
     g32 = upcast(g)
-    return jnp.sqrt(jnp.sum(g32 * g32))
+    if jnp.iscomplexobj(g32):
+        return jnp.sum(jnp.square(g32.real)) + jnp.sum(jnp.square(g32.imag))
+    return jnp.sum(g32 * g32)
 
 
 def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
-    r"""Rescales each leaf whose L2 norm exceeds :math:`c_t` to norm :math:`c_t`.
+    r"""Rescales each parameter array whose L2 norm exceeds :math:`c_t` to norm :math:`c_t`.
 
     .. math::
         u = g \, \frac{c_t}{\max(\lVert g \rVert_2, c_t)}
@@ -101,31 +108,34 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
     """
     check_hyperparam("max_norm", max_norm, low=0.0, low_open=True)
 
+    def one_array_per_leaf(tree):
+        # Every parameter array its own id: a container mixing arrays in a leaf refuses.
+        ids = itertools.count()
+        per_parameter(
+            tree,
+            lambda params: jax.tree.map(lambda _: next(ids), params),
+            "clip_by_norm's per-array norm",
+            "clip_by_norm clips each parameter array by its own norm, which a leaf "
+            "holding several arrays doesn't keep apart; use clip_by_global_norm, or the "
+            "per-leaf optimizer.",
+        )
+
     def apply(updates, c):
-        _refuse_multi_tensor(updates)
+        one_array_per_leaf(updates)
 
         def leaf(g):
-            factor = c / jnp.maximum(_norm(g), c)
+            factor = c / jnp.maximum(jnp.sqrt(_squared_norm(g)), c)
             return (upcast(g) * factor).astype(g.dtype)
 
         return jax.tree.map(leaf, updates)
 
-    tx = _stateless("max_norm", max_norm, apply)
+    tx = _clipping("max_norm", max_norm, apply)
 
     def init_fn(params):
-        _refuse_multi_tensor(params)
+        one_array_per_leaf(params)
         return tx.init(params)
 
     return optax.GradientTransformation(init_fn, tx.update)
-
-
-def _refuse_multi_tensor(tree: Any) -> None:
-    if current_layout(tree) is not None:
-        raise ValueError(
-            "clip_by_norm clips each parameter array by its own norm, which the multi-tensor "
-            "layout (optaxlr.FlatParams) doesn't keep apart; use clip_by_global_norm, or the "
-            "per-leaf optimizer"
-        )
 
 
 def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.GradientTransformation:
@@ -154,13 +164,13 @@ def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.Gradie
     check_number("eps", eps, low=0.0)
 
     def apply(updates, c):
-        norms = [_norm(g) for g in jax.tree.leaves(updates)]
-        if not norms:
+        squares = [_squared_norm(g) for g in jax.tree.leaves(updates)]
+        if not squares:
             return updates
         # The norm of the per-leaf norms, as PyTorch; one stacked reduction rather than
         # a chain of N scalar additions, which XLA compiles 2-3x slower on 1000 leaves.
-        total = jnp.sqrt(jnp.sum(jnp.square(jnp.stack(norms))))
+        total = jnp.sqrt(jnp.sum(jnp.square(jnp.sqrt(jnp.stack(squares)))))
         factor = jnp.minimum(c / (total + eps), 1.0)
         return jax.tree.map(lambda g: (upcast(g) * factor).astype(g.dtype), updates)
 
-    return _stateless("max_norm", max_norm, apply)
+    return _clipping("max_norm", max_norm, apply)

@@ -1,10 +1,10 @@
-"""Pieces every transformation shares: counts, dtypes, checks, bias corrections."""
+"""Pieces every transformation shares: argument checks, dtypes, counts, bias corrections."""
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -12,25 +12,34 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import Hyperparam, evaluate, state_class_for
+from optaxlr._hyperparams import Hyperparam, HyperparamSpec
+from optaxlr._paths import path_to_str
 from optaxlr._validation import check_number, is_traced
 
 __all__ = [
     "Hyperparam",
+    "HyperparamSpec",
     "check_bool",
-    "check_moments",
+    "check_dtype",
     "check_hyperparam",
+    "check_moments",
+    "check_params",
     "compute_dtype",
     "init_count",
-    "init_record",
     "is_static_zero",
+    "lerp",
+    "moment_dtype",
+    "next_count",
     "one_minus_pow",
-    "state_class_for",
-    "step",
+    "real_dtype",
+    "real_view",
+    "scalar_dtype",
     "unzip",
     "upcast",
-    "lerp",
 ]
+
+
+# --- arguments ---------------------------------------------------------------------
 
 
 def check_hyperparam(name: str, value: Any, **bounds: Any) -> Any:
@@ -51,36 +60,62 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_dtype(name: str, value: Any) -> Any:
+    """``None`` or a floating-point dtype, for the ``*_dtype`` arguments."""
+    if value is None:
+        return None
+    try:
+        dtype = jnp.dtype(value)
+    except TypeError:
+        raise TypeError(f"{name} must be None or a floating-point dtype, got {value!r}") from None
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must be None or a floating-point dtype, got {dtype}")
+    return dtype
+
+
 def is_static_zero(value: Any) -> bool:
     """True for a Python or NumPy number equal to 0: a term that can be left out.
 
-    Arrays (concrete or traced) and schedules are never "static": the structure
-    of a state must not depend on an array's value, or ``optax.inject_hyperparams``
-    (which passes arrays) would build different states in init and update.
+    Arrays and schedules are never "static": the structure of a state must not
+    depend on an array's value, or ``optax.inject_hyperparams`` (which passes
+    arrays) would build different states in init and update.
     """
     if isinstance(value, numbers.Number | np.generic) and not isinstance(value, bool):
         return float(value) == 0.0
     return False
 
 
+def check_params(who: str, params: Any) -> None:
+    """Refuses integer and boolean parameters, naming the first such leaf.
+
+    An update of an integer parameter would be truncated to zero, so training
+    would silently do nothing (PyTorch refuses them too).
+    """
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"{who}: parameter {path_to_str(path) or '<root>'!r} has dtype {dtype}; "
+                "optimizers update floating-point or complex parameters only"
+            )
+
+
+# --- counts --------------------------------------------------------------------------
+
+
 def init_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
-def init_record(hparams: Mapping[str, Hyperparam]) -> dict[str, jax.Array]:
-    """The ``hyperparams`` record before any update: the values at step 0."""
-    return evaluate(hparams, init_count())[1]
+def next_count(count: jax.Array | None) -> jax.Array | None:
+    """The count after one more update (saturating), or ``None`` for a state without one."""
+    return None if count is None else optax.safe_increment(count)
 
 
-def step(
-    hparams: Mapping[str, Hyperparam], count: jax.Array
-) -> tuple[dict[str, Any], dict[str, jax.Array], jax.Array]:
-    """(values for this update, their record, the next count)."""
-    values, recorded = evaluate(hparams, count)
-    return values, recorded, optax.safe_increment(count)
+# --- dtypes ----------------------------------------------------------------------------
 
 
-def compute_dtype(x: jax.Array) -> Any:
+def compute_dtype(x: Any) -> Any:
     """float32 for half-precision leaves; the leaf's own dtype otherwise.
 
     bfloat16 and float16 leaves are updated in float32 and rounded once on the
@@ -94,29 +129,82 @@ def upcast(x: jax.Array) -> jax.Array:
     return x.astype(compute_dtype(x))
 
 
-def _log(b: Any) -> Any:
+def real_dtype(x: Any) -> Any:
+    """The real dtype the arithmetic on leaf ``x`` runs in (float32 for half precision)."""
+    return jnp.finfo(compute_dtype(x)).dtype
+
+
+def scalar_dtype(tree: Any) -> Any:
+    """The dtype for a transformation's scalar arithmetic (bias corrections, schedules).
+
+    float32, or float64 when a leaf is float64 or complex128 (under
+    ``jax_enable_x64``), so that a float64 model is updated in float64 throughout.
+    """
+    dtype = jnp.dtype(jnp.float32)
+    for leaf in jax.tree.leaves(tree):
+        if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.inexact):
+            dtype = jnp.promote_types(dtype, real_dtype(leaf))
+    return dtype
+
+
+def moment_dtype(param: Any, dtype: Any = None) -> Any:
+    """The dtype of a moment buffer of ``param``: ``dtype`` if given, else its default.
+
+    The default is the parameter's dtype, except float16, whose squares
+    underflow below ``|g| ~ 1e-4`` (float16's smallest normal is 6e-5): its
+    moments are float32, as PyTorch's ``GradScaler`` users and mixed-precision
+    optimizers keep them. bfloat16 has float32's range and keeps its dtype. A
+    complex parameter's moments are complex (real and imaginary parts kept apart).
+    """
+    if dtype is None:
+        dtype = jnp.float32 if param.dtype == jnp.float16 else param.dtype
+    if jnp.issubdtype(param.dtype, jnp.complexfloating):
+        dtype = jnp.promote_types(dtype, jnp.complex64)
+    return jnp.dtype(dtype)
+
+
+def real_view(leaf_fn: Callable[..., tuple]) -> Callable[..., tuple]:
+    """``leaf_fn`` (elementwise, real) applied to complex leaves as PyTorch does.
+
+    PyTorch's optimizers update a complex parameter as its real view
+    (``torch.view_as_real``): the real and imaginary parts are two independent
+    real parameters, with their own second moments. ``leaf_fn`` is run on the
+    real parts and on the imaginary parts, and each output recombined. (optax
+    instead squares ``|g|``, one second moment per complex number.) Arguments
+    that are ``None`` pass through.
+    """
+
+    def wrapped(*args: Any) -> tuple:
+        if not any(a is not None and jnp.iscomplexobj(a) for a in args):
+            return leaf_fn(*args)
+        re = leaf_fn(*(None if a is None else jnp.real(a) for a in args))
+        im = leaf_fn(*(None if a is None else jnp.imag(a) for a in args))
+        return tuple(jax.lax.complex(r, i) for r, i in zip(re, im, strict=True))
+
+    return wrapped
+
+
+# --- arithmetic --------------------------------------------------------------------------
+
+
+def _log(b: Any, dtype: Any) -> Any:
     if isinstance(b, numbers.Real) and not is_traced(b):
         # log in float64, then one rounding: log(0.999) has 7 correct digits where
         # float32(1 - 0.999) has 4.
         b = float(b)
         return math.log(b) if b > 0.0 else -math.inf
-    return jnp.log(jnp.asarray(b, jnp.float32))
+    return jnp.log(jnp.asarray(b, dtype))
 
 
-def one_minus_pow(b: Any, t: jax.Array) -> jax.Array:
-    """``1 - b**t`` (a bias correction) for an integer count ``t >= 1``.
+def one_minus_pow(b: Any, t: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
+    """``1 - b**t`` (a bias correction) for an integer count ``t >= 1``, in ``dtype``.
 
-    Evaluated as ``-expm1(t * log(b))``, which keeps full float32 precision for
-    ``b`` near 1, where ``1 - b**t`` in float32 loses up to 4 digits
+    Evaluated as ``-expm1(t * log(b))``, which keeps full precision for ``b``
+    near 1, where ``1 - b**t`` loses up to 4 digits in float32
     (``1 - 0.999`` is ``9.99987e-4`` in float32).
     """
-    t = jnp.asarray(t, jnp.float32)
-    return -jnp.expm1(t * _log(b))
-
-
-def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
-    """Splits a tree whose leaves (at the positions of ``like``'s leaves) are n-tuples."""
-    return tuple(jax.tree.map(lambda _, out, i=i: out[i], like, tree) for i in range(n))
+    t = jnp.asarray(t, dtype)
+    return -jnp.expm1(t * _log(b, dtype))
 
 
 def lerp(a: jax.Array, b: jax.Array, w: Any) -> jax.Array:
@@ -129,3 +217,10 @@ def lerp(a: jax.Array, b: jax.Array, w: Any) -> jax.Array:
     if isinstance(w, numbers.Real) and not is_traced(w) and float(w) >= 0.5:
         return b - (b - a) * (1.0 - float(w))
     return a + w * (b - a)
+
+
+def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
+    """Splits a tree of n-tuples (one at each of ``like``'s leaves) into n trees."""
+    outer = jax.tree.structure(like)
+    inner = jax.tree.structure(tuple(range(n)))
+    return jax.tree.transpose(outer, inner, tree)

@@ -9,15 +9,18 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr._validation import concrete_float
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     check_bool,
     check_hyperparam,
+    check_params,
     init_count,
-    init_record,
     is_static_zero,
-    state_class_for,
-    step,
+    next_count,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -26,11 +29,11 @@ __all__ = ["TraceState", "trace"]
 
 
 class TraceState(NamedTuple):
-    """State of `trace`: the count, the values last used and the momentum buffer."""
+    """State of `trace`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"momentum"[, "dampening"]: float32}
-    trace: optax.Params  # same dtypes as the parameters
+    count: jax.Array | None  # updates applied (int32), with dampening or a schedule; else None
+    record: HyperparamRecord  # momentum[, dampening]
+    trace: optax.Params  # the momentum buffer, in the parameters' dtypes
 
 
 def trace(
@@ -73,25 +76,28 @@ def trace(
         if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
             raise ValueError(f"nesterov=True requires dampening=0, got {dampening!r}")
     damped = not is_static_zero(dampening)
-    hparams = {"momentum": decay}
-    if damped:
-        hparams["dampening"] = dampening
-
-    new_state = state_class_for(TraceState, hparams)
+    spec = HyperparamSpec(momentum=decay, **({"dampening": dampening} if damped else {}))
+    counts = damped or spec.scheduled
 
     def init_fn(params):
-        return new_state(init_count(), init_record(hparams), jax.tree.map(jnp.zeros_like, params))
+        check_params("trace", params)
+        return TraceState(
+            init_count() if counts else None,
+            spec.initial_record(),
+            jax.tree.map(jnp.zeros_like, params),
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count, scalar_dtype(updates))
         mu = values["momentum"]
-        first = state.count == 0
 
+        @real_view
         def leaf(g, b):
             g32, b32 = upcast(g), upcast(b)
             if damped:
                 # PyTorch seeds the buffer with the undampened first gradient.
+                first = state.count == 0
                 new_b = jnp.where(first, g32, mu * b32 + (1.0 - values["dampening"]) * g32)
             else:
                 new_b = mu * b32 + g32
@@ -100,6 +106,6 @@ def trace(
 
         out = jax.tree.map(leaf, updates, state.trace)
         new_updates, new_trace = unzip(updates, out, 2)
-        return new_updates, new_state(count, recorded, new_trace)
+        return new_updates, TraceState(next_count(state.count), spec.record(values), new_trace)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
+    check_dtype,
     check_hyperparam,
     check_moments,
+    check_params,
     init_count,
-    init_record,
     lerp,
+    moment_dtype,
+    next_count,
     one_minus_pow,
-    state_class_for,
-    step,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -31,11 +36,11 @@ _LOG_096 = math.log(0.96)
 class ScaleByNadamState(NamedTuple):
     """State of `scale_by_nadam`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps", "momentum_decay": float32}
-    mu_product: jax.Array  # float32 scalar, product of the momentum schedule so far
-    mu: optax.Params  # first moment, parameters' dtypes
-    nu: optax.Params  # second moment, parameters' dtypes
+    count: jax.Array  # updates applied (int32, saturating)
+    record: HyperparamRecord  # b1, b2, eps, momentum_decay
+    mu_product: jax.Array  # scalar, product of the momentum schedule so far
+    mu: optax.Params  # first moment, in the parameters' dtypes (float32 for float16)
+    nu: optax.Params  # second moment, in nu_dtype
 
 
 def scale_by_nadam(
@@ -43,6 +48,7 @@ def scale_by_nadam(
     b2: Hyperparam = 0.999,
     eps: Hyperparam = 1e-8,
     momentum_decay: Hyperparam = 4e-3,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""NAdam (Dozat, 2016) with the momentum schedule of ``torch.optim.NAdam``.
 
@@ -62,6 +68,8 @@ def scale_by_nadam(
       b2: decay of the second moment in [0, 1), or a schedule.
       eps: term added to the denominator, >= 0, or a schedule.
       momentum_decay: :math:`\psi` >= 0, or a schedule.
+      nu_dtype: dtype of the second moment; ``None``: the parameters' dtypes,
+        float32 for float16 parameters.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByNadamState`.
@@ -72,32 +80,38 @@ def scale_by_nadam(
     """
     check_moments(b1, b2, eps)
     check_hyperparam("momentum_decay", momentum_decay, low=0.0)
-    hparams = {"b1": b1, "b2": b2, "eps": eps, "momentum_decay": momentum_decay}
-
-    new_state = state_class_for(ScaleByNadamState, hparams)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps, momentum_decay=momentum_decay)
 
     def init_fn(params):
-        zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return new_state(
-            init_count(), init_record(hparams), jnp.ones([], jnp.float32), zeros(), zeros()
+        check_params("scale_by_nadam", params)
+        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+            lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
+        )
+        mu_product = jnp.ones([], scalar_dtype(params))
+        return ScaleByNadamState(
+            init_count(), spec.initial_record(), mu_product, zeros(None), zeros(nu_dtype)
         )
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        dtype = scalar_dtype(updates)
+        values = spec.values(state.count, dtype)
+        count = next_count(state.count)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
         psi = values["momentum_decay"]
-        t = count.astype(jnp.float32)
+        t = count.astype(dtype)
         mu_t = beta1 * (1.0 - 0.5 * jnp.exp(t * psi * _LOG_096))
         mu_next = beta1 * (1.0 - 0.5 * jnp.exp((t + 1.0) * psi * _LOG_096))
-        mu_product = state.mu_product * mu_t
+        mu_product = (state.mu_product * mu_t).astype(state.mu_product.dtype)
         coef_g = (1.0 - mu_t) / (1.0 - mu_product)
         coef_m = mu_next / (1.0 - mu_product * mu_next)
         # A product with the scalar reciprocal, not `v / bc2`: XLA turns that quotient
         # into a product only where the scalar has one user, so the rounding would
         # depend on the number of leaves (see scale_by_adam).
-        inv_bc2 = 1.0 / one_minus_pow(beta2, count)
+        inv_bc2 = 1.0 / one_minus_pow(beta2, count, dtype)
 
+        @real_view
         def leaf(g, m, v):
             g32 = upcast(g)
             new_m = lerp(upcast(m), g32, 1 - beta1)
@@ -108,6 +122,6 @@ def scale_by_nadam(
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = unzip(updates, out, 3)
-        return new_updates, new_state(count, recorded, mu_product, mu, nu)
+        return new_updates, ScaleByNadamState(count, spec.record(values), mu_product, mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

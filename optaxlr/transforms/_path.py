@@ -9,17 +9,18 @@ from typing import Any, NamedTuple
 import jax
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._paths import path_to_str
 from optaxlr._validation import check_number
-from optaxlr.fast._multi_tensor import FlatParams, per_buffer
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     init_count,
-    init_record,
-    state_class_for,
-    step,
+    next_count,
+    scalar_dtype,
     upcast,
 )
+from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
 
 __all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
 
@@ -27,8 +28,8 @@ __all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
 class ScaleByPathState(NamedTuple):
     """State of `scale_by_path`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"scale[<pattern>]": float32} per rule
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # "scale[<pattern>]" per rule
 
 
 def scale_by_path(
@@ -79,63 +80,51 @@ def scale_by_path(
         check_number(f"rules[{pattern!r}]", factor, low=0.0, allow_callable=True)
         compiled.append(regex)
     names = [f"scale[{p}]" for p in rules]
-    hparams = dict(zip(names, rules.values(), strict=True))
+    spec = HyperparamSpec(**dict(zip(names, rules.values(), strict=True)))
+    hint = (
+        "Flatten with FlatParams.from_tree(params, group_by=optaxlr.fast.path_groups(rules)) "
+        "so that each buffer holds parameters matched by the same rules."
+    )
 
-    def matching(tree: Any) -> tuple[list[str], list[tuple[int, ...]], Any]:
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
-        paths = [path_to_str(p, separator) for p, _ in leaves]
-        rule_ids = [tuple(i for i, r in enumerate(compiled) if r.fullmatch(s)) for s in paths]
-        return paths, rule_ids, treedef
+    def rule_ids(params: Any) -> Any:
+        def ids(path, _):
+            text = path_to_str(path, separator)
+            return tuple(i for i, r in enumerate(compiled) if r.fullmatch(text))
 
-    def flat_rule_ids(flat: FlatParams) -> list[tuple[int, ...]]:
-        # Multi-tensor layout: the rules must agree on every leaf of a buffer.
-        _, per_leaf, _ = matching(flat.layout.abstract_tree())
-        hint = (
-            "Flatten with FlatParams.from_tree(params, group_by=optaxlr.fast.path_groups(rules)) "
-            "so that each buffer holds parameters matched by the same rules."
-        )
-        return per_buffer(flat.layout, per_leaf, "scale_by_path's set of matching rules", hint)
-
-    new_state = state_class_for(ScaleByPathState, hparams)
+        return jax.tree_util.tree_map_with_path(ids, params)
 
     def init_fn(params):
-        if isinstance(params, FlatParams):
-            flat_rule_ids(params)
-            params = params.layout.abstract_tree()
-        paths, rule_ids, _ = matching(params)
-        used = {i for ids in rule_ids for i in ids}
+        tree = params.parameter_tree() if isinstance(params, ParameterGroups) else params
+        per_parameter(params, rule_ids, "scale_by_path's set of matching rules", hint)
+        leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+        per_array = jax.tree.leaves(rule_ids(tree), is_leaf=lambda x: isinstance(x, tuple))
+        used = {i for ids in per_array for i in ids}
         unused = [p for i, p in enumerate(rules) if i not in used]
         if unused:
+            paths = [path_to_str(p, separator) for p, _ in leaves]
             shown = ", ".join(repr(s) for s in paths[:20]) + (", ..." if len(paths) > 20 else "")
             raise ValueError(
                 f"scale_by_path: rule(s) {unused} match no parameter; the parameter paths "
                 f"are: {shown}"
             )
-        return new_state(init_count(), init_record(hparams))
+        return ScaleByPathState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count, scalar_dtype(updates))
         factors = [values[n] for n in names]
 
         def scaled(g, ids):
-            if not ids:
+            if not ids or not isinstance(g, jax.Array):  # optax.MaskedNode
                 return g
             f = factors[ids[0]]
             for i in ids[1:]:
                 f = f * factors[i]
             return (upcast(g) * f).astype(g.dtype)
 
-        if isinstance(updates, FlatParams):
-            ids_per_buffer = flat_rule_ids(updates)
-            buffers = [
-                scaled(g, ids) if isinstance(g, jax.Array) else g  # optax.MaskedNode
-                for g, ids in zip(updates.buffers, ids_per_buffer, strict=True)
-            ]
-            return FlatParams(buffers, updates.layout), new_state(count, recorded)
-        _, rule_ids, treedef = matching(updates)
-        leaves = jax.tree.leaves(updates)
-        new = [scaled(g, ids) for g, ids in zip(leaves, rule_ids, strict=True)]
-        return jax.tree.unflatten(treedef, new), new_state(count, recorded)
+        leaves, treedef = jax.tree.flatten(updates)
+        per_leaf = per_parameter(updates, rule_ids, "scale_by_path's set of matching rules", hint)
+        new = [scaled(g, ids) for g, ids in zip(leaves, per_leaf, strict=True)]
+        return treedef.unflatten(new), ScaleByPathState(next_count(state.count), spec.record(values))
 
     return optax.GradientTransformation(init_fn, update_fn)

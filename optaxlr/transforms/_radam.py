@@ -11,15 +11,20 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr._validation import is_traced
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
+    check_dtype,
     check_moments,
+    check_params,
     init_count,
-    init_record,
     lerp,
+    moment_dtype,
+    next_count,
     one_minus_pow,
-    state_class_for,
-    step,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -33,13 +38,13 @@ _RHO_THRESHOLD = 5.0
 class ScaleByRadamState(NamedTuple):
     """State of `scale_by_radam`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"b1", "b2", "eps": float32}
-    mu: optax.Params  # first moment, parameters' dtypes
-    nu: optax.Params  # second moment, parameters' dtypes
+    count: jax.Array  # updates applied (int32, saturating)
+    record: HyperparamRecord  # b1, b2, eps
+    mu: optax.Params  # first moment, in the parameters' dtypes (float32 for float16)
+    nu: optax.Params  # second moment, in nu_dtype
 
 
-def _rho_constants(b2: Any) -> tuple[Any, Any, Any]:
+def _rho_constants(b2: Any, dtype: Any) -> tuple[Any, Any, Any]:
     """(rho_inf, c - 1, log b2) with c = 2 / (1 - b2) + 2 / log(b2); see `_rho`."""
     if isinstance(b2, numbers.Real) and not is_traced(b2):
         delta = 1.0 - float(b2)
@@ -47,7 +52,7 @@ def _rho_constants(b2: Any) -> tuple[Any, Any, Any]:
         rho_inf = 2.0 / delta - 1.0
         c = 2.0 / delta + (2.0 / log_b2 if delta < 1.0 else 0.0)
         return rho_inf, c - 1.0, log_b2
-    delta = 1.0 - jnp.asarray(b2, jnp.float32)
+    delta = 1.0 - jnp.asarray(b2, dtype)
     log_b2 = jnp.log1p(-delta)
     return 2.0 / delta - 1.0, 2.0 / delta + 2.0 / log_b2 - 1.0, log_b2
 
@@ -60,7 +65,7 @@ def _one_over_y_minus_one_over_expm1(y: jax.Array) -> jax.Array:
     return jnp.where(y < 0.5, series, 1.0 / safe - 1.0 / jnp.expm1(safe))
 
 
-def _rho(t: jax.Array, c_minus_one: Any, log_b2: Any) -> jax.Array:
+def _rho(t: jax.Array, c_minus_one: Any, log_b2: Any, dtype: Any) -> jax.Array:
     r"""Length of the approximated SMA, :math:`\rho_\infty - 2 t \beta_2^t / (1 - \beta_2^t)`.
 
     The two terms nearly cancel for small ``t`` (1999 - 1998 at ``t = 1`` with
@@ -69,13 +74,13 @@ def _rho(t: jax.Array, c_minus_one: Any, log_b2: Any) -> jax.Array:
     is smooth and :math:`c - 1 = 2/(1-\beta_2) + 2/\log\beta_2 - 1` is a
     constant, computed in float64 for a constant ``b2``.
     """
-    t = jnp.asarray(t, jnp.float32)
+    t = jnp.asarray(t, dtype)
     y = -t * log_b2
     return c_minus_one + 2.0 * t * _one_over_y_minus_one_over_expm1(y)
 
 
 def scale_by_radam(
-    b1: Hyperparam = 0.9, b2: Hyperparam = 0.999, eps: Hyperparam = 1e-8
+    b1: Hyperparam = 0.9, b2: Hyperparam = 0.999, eps: Hyperparam = 1e-8, nu_dtype: Any = None
 ) -> optax.GradientTransformation:
     r"""Rectified Adam (Liu et al., 2020) as ``torch.optim.RAdam``.
 
@@ -98,6 +103,8 @@ def scale_by_radam(
       b1: decay of the first moment in [0, 1), or a schedule.
       b2: decay of the second moment in [0, 1), or a schedule.
       eps: term added to the denominator, >= 0, or a schedule.
+      nu_dtype: dtype of the second moment; ``None``: the parameters' dtypes,
+        float32 for float16 parameters.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByRadamState`.
@@ -107,24 +114,28 @@ def scale_by_radam(
       >>> tx = optax.chain(optaxlr.scale_by_radam(), optaxlr.scale_by_learning_rate(1e-3))
     """
     check_moments(b1, b2, eps)
-    hparams = {"b1": b1, "b2": b2, "eps": eps}
-
-    new_state = state_class_for(ScaleByRadamState, hparams)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps)
 
     def init_fn(params):
-        zeros = lambda: jax.tree.map(jnp.zeros_like, params)
-        return new_state(init_count(), init_record(hparams), zeros(), zeros())
+        check_params("scale_by_radam", params)
+        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+            lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
+        )
+        return ScaleByRadamState(init_count(), spec.initial_record(), zeros(None), zeros(nu_dtype))
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        dtype = scalar_dtype(updates)
+        values = spec.values(state.count, dtype)
+        count = next_count(state.count)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
         # Products with scalar reciprocals, not quotients by scalars: XLA rewrites
         # those only where the scalar has one user (see scale_by_adam).
-        inv_bc1 = 1.0 / one_minus_pow(beta1, count)
-        sqrt_bc2 = jnp.sqrt(one_minus_pow(beta2, count))
-        rho_inf, c_minus_one, log_b2 = _rho_constants(beta2)
-        rho_t = _rho(count, c_minus_one, log_b2)
+        inv_bc1 = 1.0 / one_minus_pow(beta1, count, dtype)
+        sqrt_bc2 = jnp.sqrt(one_minus_pow(beta2, count, dtype))
+        rho_inf, c_minus_one, log_b2 = _rho_constants(beta2, dtype)
+        rho_t = _rho(count, c_minus_one, log_b2, dtype)
         rectify = rho_t > _RHO_THRESHOLD
         rect = jnp.sqrt(
             jnp.where(rectify, (rho_t - 4.0) * (rho_t - 2.0), 1.0)
@@ -132,6 +143,7 @@ def scale_by_radam(
             / jnp.where(rectify, rho_t, 1.0)
         )
 
+        @real_view
         def leaf(g, m, v):
             g32 = upcast(g)
             new_m = lerp(upcast(m), g32, 1 - beta1)
@@ -143,6 +155,6 @@ def scale_by_radam(
 
         out = jax.tree.map(leaf, updates, state.mu, state.nu)
         new_updates, mu, nu = unzip(updates, out, 3)
-        return new_updates, new_state(count, recorded, mu, nu)
+        return new_updates, ScaleByRadamState(count, spec.record(values), mu, nu)
 
     return optax.GradientTransformation(init_fn, update_fn)

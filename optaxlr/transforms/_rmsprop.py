@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     check_bool,
+    check_dtype,
     check_hyperparam,
+    check_params,
     init_count,
-    init_record,
     lerp,
-    state_class_for,
-    step,
+    moment_dtype,
+    next_count,
+    real_view,
+    scalar_dtype,
     unzip,
     upcast,
 )
@@ -27,9 +32,9 @@ __all__ = ["ScaleByRmspropState", "scale_by_rmsprop"]
 class ScaleByRmspropState(NamedTuple):
     """State of `scale_by_rmsprop`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"decay", "eps": float32}
-    nu: optax.Params  # mean of squared gradients, parameters' dtypes
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # decay, eps
+    nu: optax.Params  # mean of squared gradients, in nu_dtype
     mu: optax.Params | None  # mean of gradients when centered, else None
 
 
@@ -38,6 +43,7 @@ def scale_by_rmsprop(
     eps: Hyperparam = 1e-8,
     centered: bool = False,
     eps_in_sqrt: bool = False,
+    nu_dtype: Any = None,
 ) -> optax.GradientTransformation:
     r"""Divides by the root mean square of recent gradients, as ``torch.optim.RMSprop``.
 
@@ -58,6 +64,8 @@ def scale_by_rmsprop(
       eps: term added to the denominator, >= 0, or a schedule.
       centered: normalise by the variance estimate instead of the raw second moment.
       eps_in_sqrt: add ``eps`` inside the square root.
+      nu_dtype: dtype of the mean of squares; ``None``: the parameters'
+        dtypes, float32 for float16 parameters.
 
     Returns:
       An ``optax.GradientTransformation`` with state `ScaleByRmspropState`.
@@ -71,18 +79,23 @@ def scale_by_rmsprop(
     check_hyperparam("eps", eps, low=0.0)
     centered = check_bool("centered", centered)
     eps_in_sqrt = check_bool("eps_in_sqrt", eps_in_sqrt)
-    hparams = {"decay": decay, "eps": eps}
-
-    new_state = state_class_for(ScaleByRmspropState, hparams)
+    nu_dtype = check_dtype("nu_dtype", nu_dtype)
+    spec = HyperparamSpec(decay=decay, eps=eps)
 
     def init_fn(params):
-        nu = jax.tree.map(jnp.zeros_like, params)
-        mu = jax.tree.map(jnp.zeros_like, params) if centered else None
-        return new_state(init_count(), init_record(hparams), nu, mu)
+        check_params("scale_by_rmsprop", params)
+        nu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, nu_dtype)), params)
+        mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=moment_dtype(p)), params)
+        return ScaleByRmspropState(
+            init_count() if spec.scheduled else None,
+            spec.initial_record(),
+            nu,
+            mu if centered else None,
+        )
 
     def update_fn(updates, state, params=None):
         del params
-        values, recorded, count = step(hparams, state.count)
+        values = spec.values(state.count, scalar_dtype(updates))
         a, eps_t = values["decay"], values["eps"]
 
         def denominator(square):
@@ -90,27 +103,23 @@ def scale_by_rmsprop(
                 return jnp.sqrt(square + eps_t)
             return jnp.sqrt(square) + eps_t
 
+        @real_view
+        def leaf(g, v, m):
+            g32 = upcast(g)
+            new_v = upcast(v) * a + (1 - a) * g32 * g32
+            if not centered:
+                return (g32 / denominator(new_v)).astype(g.dtype), new_v.astype(v.dtype)
+            new_m = lerp(upcast(m), g32, 1 - a)
+            u = g32 / denominator(new_v - new_m * new_m)
+            return u.astype(g.dtype), new_v.astype(v.dtype), new_m.astype(m.dtype)
+
         if centered:
-
-            def leaf(g, v, m):
-                g32 = upcast(g)
-                new_v = upcast(v) * a + (1 - a) * g32 * g32
-                new_m = lerp(upcast(m), g32, 1 - a)
-                u = g32 / denominator(new_v - new_m * new_m)
-                return u.astype(g.dtype), new_v.astype(v.dtype), new_m.astype(m.dtype)
-
             out = jax.tree.map(leaf, updates, state.nu, state.mu)
             new_updates, nu, mu = unzip(updates, out, 3)
         else:
-
-            def leaf(g, v):
-                g32 = upcast(g)
-                new_v = upcast(v) * a + (1 - a) * g32 * g32
-                return (g32 / denominator(new_v)).astype(g.dtype), new_v.astype(v.dtype)
-
-            out = jax.tree.map(leaf, updates, state.nu)
+            out = jax.tree.map(lambda g, v: leaf(g, v, None), updates, state.nu)
             new_updates, nu = unzip(updates, out, 2)
             mu = None
-        return new_updates, new_state(count, recorded, nu, mu)
+        return new_updates, ScaleByRmspropState(next_count(state.count), spec.record(values), nu, mu)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -1,4 +1,4 @@
-"""Weight decay: decoupled (after a preconditioner) or L2 (before it)."""
+"""Weight decay: L2 (before a preconditioner) or decoupled (after it)."""
 
 from __future__ import annotations
 
@@ -11,46 +11,90 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import value_at
-from optaxlr.fast._multi_tensor import flat_mask
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
     Hyperparam,
+    HyperparamSpec,
     check_hyperparam,
+    check_params,
     init_count,
-    init_record,
-    state_class_for,
-    step,
+    next_count,
+    real_dtype,
+    scalar_dtype,
     upcast,
 )
+from optaxlr.transforms._per_parameter import per_parameter
 
 __all__ = [
     "AddDecayedWeightsState",
     "DecoupledWeightDecayState",
+    "Mask",
     "add_decayed_weights",
+    "add_scaled_params",
+    "check_mask",
+    "decay_mask",
     "decoupled_weight_decay",
+    "shrink_minus_one",
 ]
+
+Mask = Any | Callable[[optax.Params], Any] | None
+
+
+def _is_bool(x: Any) -> bool:
+    return isinstance(x, bool | np.bool_)
+
+
+def check_mask(mask: Mask) -> Mask:
+    """``None``, a function of the parameters, or a tree of booleans."""
+    if mask is None or callable(mask):
+        return mask
+    leaves = jax.tree.leaves(mask)
+    if not leaves or not all(_is_bool(m) for m in leaves):
+        raise TypeError(
+            "mask must be None, a tree of booleans with the parameters' structure, or a "
+            f"function of the parameters returning one; got {mask!r}"
+        )
+    return mask
+
+
+def decay_mask(mask: Mask, params: Any) -> list[bool]:
+    """The mask as one boolean per leaf of ``params`` (all True without a mask)."""
+    if mask is None:
+        return [True] * len(jax.tree.leaves(params))
+    rule = mask if callable(mask) else (lambda _: mask)
+    hint = (
+        "Flatten with FlatParams.from_tree(params, group_by=mask) so that masked and "
+        "unmasked parameters get separate buffers."
+    )
+    values = per_parameter(params, rule, "the mask", hint)
+    for m in values:
+        if not _is_bool(m):
+            raise TypeError(f"mask: every entry must be a bool, got {m!r}")
+    return [bool(m) for m in values]
+
+
+def add_scaled_params(updates: Any, params: Any, coef: Callable, mask: Mask) -> Any:
+    """``updates + coef(leaf) * params`` where the mask is True, in float32 for half precision."""
+    if params is None:
+        raise ValueError("weight decay needs the parameters: call update(updates, state, params)")
+    leaves, treedef = jax.tree.flatten(updates)
+    p_leaves = treedef.flatten_up_to(params)
+    decayed = decay_mask(mask, params)
+    out = [
+        (upcast(u) + coef(p) * upcast(p)).astype(u.dtype) if m else u
+        for u, p, m in zip(leaves, p_leaves, decayed, strict=True)
+    ]
+    return treedef.unflatten(out)
 
 
 class AddDecayedWeightsState(NamedTuple):
     """State of `add_decayed_weights`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"weight_decay": float32}
+    count: jax.Array | None  # updates applied (int32), with a scheduled weight_decay; else None
+    record: HyperparamRecord  # weight_decay
 
 
-def _add_scaled_params(updates: Any, params: Any, coef: Any) -> Any:
-    """``updates + coef * params`` leaf by leaf, in float32 for half-precision leaves."""
-    return jax.tree.map(
-        lambda u, p: None if u is None else (upcast(u) + coef * upcast(p)).astype(u.dtype),
-        updates,
-        params,
-        is_leaf=lambda x: x is None,
-    )
-
-
-def add_decayed_weights(
-    weight_decay: Hyperparam, mask: Any | Callable[[optax.Params], Any] | None = None
-) -> optax.GradientTransformation:
+def add_decayed_weights(weight_decay: Hyperparam, mask: Mask = None) -> optax.GradientTransformation:
     r"""Adds ``weight_decay * params`` to the updates.
 
     .. math::
@@ -62,21 +106,21 @@ def add_decayed_weights(
       ``torch.optim.SGD/Adam/RMSprop(weight_decay=...)``, whose gradient becomes
       ``grad + weight_decay * param``;
     * after the preconditioner and before `scale_by_learning_rate`, it is
-      decoupled weight decay (AdamW): the parameters shrink by
-      ``learning_rate * weight_decay`` each step, as ``torch.optim.AdamW``'s
-      ``param.mul_(1 - lr * weight_decay)``.
+      decoupled weight decay: the parameters shrink by
+      ``learning_rate * weight_decay`` each step (see `decoupled_weight_decay`
+      for PyTorch's exact rounding).
 
     Args:
       weight_decay: coefficient >= 0, or a schedule.
-      mask: optional pytree of booleans (or a function of the parameters
-        returning one), ``True`` where to decay, as for ``optax.masked``; e.g.
+      mask: optional tree of booleans with the parameters' structure (or a
+        function of the parameters returning one), ``True`` where to decay,
+        as for ``optax.masked``; e.g.
         ``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` leaves biases and
         norm scales alone.
 
     Returns:
-      An ``optax.GradientTransformation`` with state `AddDecayedWeightsState`
-      (wrapped in ``optax.MaskedState`` when a mask is given). Its ``update``
-      needs ``params``.
+      An ``optax.GradientTransformation`` with state `AddDecayedWeightsState`.
+      Its ``update`` needs ``params``.
 
     Example:
       >>> import optax, optaxlr
@@ -84,65 +128,63 @@ def add_decayed_weights(
       ...                     optaxlr.scale_by_learning_rate(1e-3))
     """
     check_hyperparam("weight_decay", weight_decay, low=0.0)
-    hparams = {"weight_decay": weight_decay}
-
-    new_state = state_class_for(AddDecayedWeightsState, hparams)
+    mask = check_mask(mask)
+    spec = HyperparamSpec(weight_decay=weight_decay)
 
     def init_fn(params):
-        del params
-        return new_state(init_count(), init_record(hparams))
+        check_params("add_decayed_weights", params)
+        return AddDecayedWeightsState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "add_decayed_weights needs the parameters: call update(updates, state, params)"
-            )
-        values, recorded, count = step(hparams, state.count)
-        updates = _add_scaled_params(updates, params, values["weight_decay"])
-        return updates, new_state(count, recorded)
+        values = spec.values(state.count, scalar_dtype(updates))
+        wd = values["weight_decay"]
+        updates = add_scaled_params(updates, params, lambda _: wd, mask)
+        return updates, AddDecayedWeightsState(next_count(state.count), spec.record(values))
 
-    tx = optax.GradientTransformation(init_fn, update_fn)
-    return tx if mask is None else optax.masked(tx, flat_mask(mask))
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def shrink_minus_one(learning_rate: Any, weight_decay: Any, dtype: Any) -> Any:
+    """``fl(1 - lr * wd) - 1`` in ``dtype``: the multiplier PyTorch applies, minus one.
+
+    For numbers PyTorch forms ``1 - lr * wd`` in float64 and rounds it once to
+    the parameters' dtype (float32 for half precision, which it updates in
+    float32); so does this.
+    """
+    if isinstance(learning_rate, numbers.Real) and isinstance(weight_decay, numbers.Real):
+        return float(np.asarray(1.0 - float(learning_rate) * float(weight_decay), dtype)) - 1.0
+    shrink = 1.0 - jnp.asarray(learning_rate, dtype) * jnp.asarray(weight_decay, dtype)
+    return shrink - 1.0
 
 
 class DecoupledWeightDecayState(NamedTuple):
     """State of `decoupled_weight_decay`."""
 
-    count: jax.Array  # int32 scalar, saturating
-    hyperparams: dict[str, jax.Array] | None  # {"weight_decay": float32}
-
-
-def _shrink_minus_one(learning_rate: Any, weight_decay: Any) -> Any:
-    """``fl32(1 - lr * wd) - 1``: the multiplier PyTorch applies, minus one (exact)."""
-    if isinstance(learning_rate, numbers.Real) and isinstance(weight_decay, numbers.Real):
-        # PyTorch forms 1 - lr * wd in float64 and rounds it to float32 once.
-        return float(np.float32(1.0 - float(learning_rate) * float(weight_decay))) - 1.0
-    shrink = 1.0 - jnp.asarray(learning_rate, jnp.float32) * jnp.asarray(weight_decay, jnp.float32)
-    return shrink - 1.0
+    count: jax.Array | None  # updates applied (int32), with a schedule; else None
+    record: HyperparamRecord  # weight_decay (the rate is reported by scale_by_learning_rate)
 
 
 def decoupled_weight_decay(
-    learning_rate: Hyperparam,
-    weight_decay: Hyperparam,
-    mask: Any | Callable[[optax.Params], Any] | None = None,
+    learning_rate: Hyperparam, weight_decay: Hyperparam, mask: Mask = None
 ) -> optax.GradientTransformation:
     r"""PyTorch's decoupled weight decay, ``param.mul_(1 - lr * weight_decay)``.
 
     .. math::
         u_t \leftarrow u_t + (\mathrm{fl}(1 - \eta_t \lambda_t) - 1)\, \theta_{t-1}
 
-    so that ``params + updates`` shrinks the parameters by exactly the float32
-    factor :math:`\mathrm{fl}(1 - \eta_t\lambda_t)` that ``torch.optim.AdamW``
-    (and RAdam/NAdam with ``decoupled_weight_decay=True``) multiplies them by.
-    Place it after `scale_by_learning_rate`, with the same learning rate.
+    so that ``params + updates`` shrinks the parameters by exactly the factor
+    :math:`\mathrm{fl}(1 - \eta_t\lambda_t)` that ``torch.optim.AdamW`` (and
+    RAdam/NAdam with ``decoupled_weight_decay=True``) multiplies them by. Place
+    it after `scale_by_learning_rate`, with the same learning rate. The aliases
+    use ``scale_by_learning_rate(..., weight_decay=...)`` instead, which
+    applies both with one evaluation of the rate.
 
     Mathematically this is `add_decayed_weights` between the preconditioner and
-    the learning rate. The difference is float32 rounding: :math:`1 - \eta\lambda`
+    the learning rate. The difference is rounding: :math:`1 - \eta\lambda`
     (e.g. ``1 - 3e-5``) is rounded to the float32 grid near 1, whose spacing is
     ``6e-8``, so the decay PyTorch applies differs from :math:`\eta\lambda` by up
     to 0.2%, always in the same direction; over 200 steps that moves the
-    parameters by ~1e-5 relative. The `adamw`, `radam` and `nadam` aliases use
-    this form to follow PyTorch step for step.
+    parameters by ~1e-5 relative.
 
     Args:
       learning_rate: the learning rate (>= 0, or a schedule), the one given to
@@ -151,9 +193,8 @@ def decoupled_weight_decay(
       mask: where to decay, as for `add_decayed_weights`.
 
     Returns:
-      An ``optax.GradientTransformation`` with state `DecoupledWeightDecayState`
-      (in ``optax.MaskedState`` with a mask). It reports ``weight_decay``; the
-      learning rate is reported by `scale_by_learning_rate`.
+      An ``optax.GradientTransformation`` with state `DecoupledWeightDecayState`.
+      It reports ``weight_decay``.
 
     Example:
       >>> import optax, optaxlr
@@ -162,23 +203,23 @@ def decoupled_weight_decay(
     """
     check_hyperparam("learning_rate", learning_rate, low=0.0)
     check_hyperparam("weight_decay", weight_decay, low=0.0)
-    hparams = {"weight_decay": weight_decay}
-
-    new_state = state_class_for(DecoupledWeightDecayState, hparams)
+    mask = check_mask(mask)
+    spec = HyperparamSpec(weight_decay=weight_decay)
+    rate = HyperparamSpec(learning_rate=learning_rate)
+    counts = spec.scheduled or rate.scheduled
 
     def init_fn(params):
-        del params
-        return new_state(init_count(), init_record(hparams))
+        check_params("decoupled_weight_decay", params)
+        return DecoupledWeightDecayState(init_count() if counts else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
-        if params is None:
-            raise ValueError(
-                "decoupled_weight_decay needs the parameters: call update(updates, state, params)"
-            )
-        values, recorded, count = step(hparams, state.count)
-        factor = _shrink_minus_one(value_at(learning_rate, state.count), values["weight_decay"])
-        updates = _add_scaled_params(updates, params, factor)
-        return updates, new_state(count, recorded)
+        dtype = scalar_dtype(updates)
+        values = spec.values(state.count, dtype)
+        lr = rate.values(state.count, dtype)["learning_rate"]
+        wd = values["weight_decay"]
+        updates = add_scaled_params(
+            updates, params, lambda p: shrink_minus_one(lr, wd, real_dtype(p)), mask
+        )
+        return updates, DecoupledWeightDecayState(next_count(state.count), spec.record(values))
 
-    tx = optax.GradientTransformation(init_fn, update_fn)
-    return tx if mask is None else optax.masked(tx, flat_mask(mask))
+    return optax.GradientTransformation(init_fn, update_fn)
