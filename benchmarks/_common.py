@@ -123,7 +123,7 @@ class Compiled:
 def peak_bytes(executable: Any) -> int | None:
     try:
         m = executable.memory_analysis()
-    except Exception:  # noqa: BLE001 - not every backend implements it
+    except Exception:  # not every backend implements it
         return None
     if m is None:
         return None
@@ -138,7 +138,7 @@ def peak_bytes(executable: Any) -> int | None:
 def bytes_accessed(executable: Any) -> float | None:
     try:
         cost = executable.cost_analysis()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     if isinstance(cost, list):
         cost = cost[0] if cost else None

@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import header, interleaved, make_tree, paired_ratio  # noqa: E402
-from contenders import KINDS, compile_contender  # noqa: E402
+from _common import header, interleaved, make_tree, paired_ratio
+from contenders import KINDS, compile_contender
 
 
 def ratio(kind: str, leaves: int, order: tuple[str, ...], rounds: int, block: float) -> float:

@@ -35,9 +35,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from _common import (  # noqa: E402
+import jax
+import jax.numpy as jnp
+from _common import (
     HAVE_TORCH,
     RESULTS,
     Compiled,
@@ -52,7 +52,7 @@ from _common import (  # noqa: E402
     save,
     table,
 )
-from contenders import build, jax_step  # noqa: E402
+from contenders import build, jax_step
 
 ADAMW_BYTES = {"float32": 28, "bf16 mu": 24}
 

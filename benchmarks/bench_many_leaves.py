@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
-from _common import RESULTS, header, human, save, table  # noqa: E402
+from _common import RESULTS, header, human, save, table
 
 LEAF_SIZE = 200
 CONTENDERS = ("multi_tensor", "optax.flatten", "optaxlr", "optax")

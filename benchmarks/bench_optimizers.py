@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     HAVE_TORCH,
     RESULTS,
     TorchRunner,
@@ -37,7 +37,7 @@ from _common import (  # noqa: E402
     save,
     table,
 )
-from contenders import KINDS, compile_contender  # noqa: E402
+from contenders import KINDS, compile_contender
 
 PRESETS = {
     "smoke": ["1x1e3", "20x1e3"],

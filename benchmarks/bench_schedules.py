@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
-from _common import (  # noqa: E402
+import jax
+import jax.numpy as jnp
+import optax
+from _common import (
     RESULTS,
     Compiled,
     JaxRunner,
@@ -42,8 +42,8 @@ from _common import (  # noqa: E402
     table,
 )
 
-import optaxlr  # noqa: E402
-import optaxlr.schedules as sch  # noqa: E402
+import optaxlr
+import optaxlr.schedules as sch
 
 T = 10_000
 LR = 1e-3

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import allocation_order  # noqa: E402
-import bench_bandwidth  # noqa: E402
-import bench_many_leaves  # noqa: E402
-import bench_optimizers  # noqa: E402
-import bench_schedules  # noqa: E402
-import plot_results  # noqa: E402
+import allocation_order
+import bench_bandwidth
+import bench_many_leaves
+import bench_optimizers
+import bench_schedules
+import plot_results
 
 
 def main() -> None:

@@ -19,13 +19,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import mkdocs_gen_files  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import mkdocs_gen_files
+from matplotlib.ticker import MaxNLocator
 
-import optaxlr  # noqa: E402
-import optaxlr.schedules as sch  # noqa: E402
-from optaxlr.schedules._base import REGISTRY  # noqa: E402
+import optaxlr
+import optaxlr.schedules as sch
+from optaxlr.schedules._base import REGISTRY
 
 PAGE = "gallery.md"
 IMAGE_DIR = "gallery"

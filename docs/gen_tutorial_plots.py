@@ -20,16 +20,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import jax.numpy as jnp  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from flax import nnx  # noqa: E402
+import jax.numpy as jnp
+import matplotlib.pyplot as plt
+import numpy as np
+from flax import nnx
 
-import optaxlr  # noqa: E402
-from optaxlr.demo import DemoConfig, make_optimizer, run_demo  # noqa: E402
-from optaxlr.demo._model import accuracy, cross_entropy  # noqa: E402
-from optaxlr.demo._report import write_plots  # noqa: E402
-from optaxlr.demo._train import batch_indices  # noqa: E402
+import optaxlr
+from optaxlr.demo import DemoConfig, make_optimizer, run_demo
+from optaxlr.demo._model import accuracy, cross_entropy
+from optaxlr.demo._report import write_plots
+from optaxlr.demo._train import batch_indices
 
 OUT = Path(__file__).resolve().parent / "images" / "tutorial"
 STEPS = 1000

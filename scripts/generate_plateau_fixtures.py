@@ -44,9 +44,9 @@ import warnings
 
 os.environ.setdefault("KERAS_BACKEND", "numpy")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import keras
+import numpy as np
+import torch
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "plateau.json"
 NAN = float("nan")
