@@ -10,15 +10,19 @@ Each run gives a torch optimizer fixed gradients (``p.grad = g``, drawn from a
 seeded generator) for 200 steps and records the parameters after the steps in
 ``checkpoints``:
 
-* ``float64/<run>``: every optimizer on float64 parameters and gradients;
-  optaxlr under ``jax_enable_x64`` must match to rtol 1e-10.
+* ``float64/<run>``: every optimizer on float64 parameters and gradients, with
+  ``torch.set_default_dtype(torch.float64)`` so that torch's own scalar state
+  (NAdam's ``mu_product``) is float64 too: the whole update in float64. optaxlr
+  under ``jax_enable_x64`` must match to rtol 1e-10.
 * ``complex64/<run>``: complex parameters, which torch updates as their real
   view (``torch.view_as_real``): real and imaginary parts are independent.
 * ``float16/<run>``: gradients of magnitude ~1e-5, whose squares underflow in
   float16. The reference is torch on float32 parameters (starting from the same
   float16 values, fed the same float16-exact gradients); optaxlr on float16
   parameters must stay within float16 rounding of it, which it does only if its
-  second moments are not kept in float16. ``float16_torch/<run>`` records what
+  second moments are not kept in float16. (Adadelta, whose step at such
+  gradients is set by ``eps``, and centered RMSprop, whose variance estimate is
+  near zero, move by amounts float16 parameters quantize: they are left out.) ``float16_torch/<run>`` records what
   torch itself gives on float16 parameters (moments in float16), for comparison.
 
 ``manifest`` (JSON) lists each run's torch class and kwargs and the matching
@@ -45,6 +49,7 @@ RUNS = {
                      "SGD", {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-2}),
     "sgd_dampening": ("sgd", {"learning_rate": 0.05, "momentum": 0.5, "dampening": 0.1},
                       "SGD", {"lr": 0.05, "momentum": 0.5, "dampening": 0.1}),
+    "rmsprop_plain": ("rmsprop", {"learning_rate": 1e-3}, "RMSprop", {"lr": 1e-3}),
     "adagrad": ("adagrad", {"learning_rate": 0.05, "lr_decay": 1e-2, "weight_decay": 1e-3},
                 "Adagrad", {"lr": 0.05, "lr_decay": 1e-2, "weight_decay": 1e-3}),
     "rmsprop": ("rmsprop", {"learning_rate": 1e-2, "momentum": 0.9, "centered": True},
@@ -63,7 +68,8 @@ RUNS = {
     "nadam": ("nadam", {"learning_rate": 1e-2, "weight_decay": 1e-3},
               "NAdam", {"lr": 1e-2, "weight_decay": 1e-3}),
 }
-FLOAT16_RUNS = ["adam", "adamw", "rmsprop", "adagrad", "radam", "nadam", "adadelta"]
+FLOAT16_ONLY = {"rmsprop_plain"}
+FLOAT16_RUNS = ["adam", "adamw", "rmsprop_plain", "adagrad", "radam", "nadam"]
 
 
 def _data(rng: np.random.Generator, dtype: str) -> tuple[dict, np.ndarray]:
@@ -115,7 +121,7 @@ def main() -> None:
         rng = np.random.default_rng(seed)
         init, grads = _data(rng, group)
         arrays[f"{group}/init"], arrays[f"{group}/grads"] = init, grads
-        names = FLOAT16_RUNS if group == "float16" else list(RUNS)
+        names = FLOAT16_RUNS if group == "float16" else [n for n in RUNS if n not in FLOAT16_ONLY]
         for name in names:
             alias, alias_kwargs, torch_cls, torch_kwargs = RUNS[name]
             if group == "float16":
@@ -124,6 +130,12 @@ def main() -> None:
                 arrays[f"float16_torch/{name}"] = _run(
                     torch_cls, torch_kwargs, init, grads, torch.float16
                 )
+            elif group == "float64":
+                torch.set_default_dtype(torch.float64)
+                try:
+                    ref = _run(torch_cls, torch_kwargs, init, grads, torch.float64)
+                finally:
+                    torch.set_default_dtype(torch.float32)
             else:
                 ref = _run(torch_cls, torch_kwargs, init, grads, getattr(torch, group))
             arrays[f"{group}/{name}"] = ref

@@ -18,6 +18,7 @@ from optaxlr.transforms._common import (
     check_params,
     init_count,
     is_static_zero,
+    moment_dtype,
     next_count,
     real_view,
     scalar_dtype,
@@ -33,7 +34,7 @@ class TraceState(NamedTuple):
 
     count: jax.Array | None  # updates applied (int32), with dampening or a schedule; else None
     record: HyperparamRecord  # momentum[, dampening]
-    trace: optax.Params  # the momentum buffer, in the parameters' dtypes
+    trace: optax.Params  # the momentum buffer, in the parameters' dtypes (float16: float32)
 
 
 def trace(
@@ -84,7 +85,7 @@ def trace(
         return TraceState(
             init_count() if counts else None,
             spec.initial_record(),
-            jax.tree.map(jnp.zeros_like, params),
+            jax.tree.map(lambda p: jnp.zeros_like(p, dtype=moment_dtype(p)), params),
         )
 
     def update_fn(updates, state, params=None):

@@ -1,0 +1,177 @@
+"""dtype-correct math against torch.optim: float64, complex, float16, integers refused.
+
+Fixtures: ``tests/fixtures/optimizer_dtypes.npz`` from
+``scripts/generate_dtype_fixtures.py`` (torch alone). Each run replays the same
+gradients torch was given and compares the parameters at the checkpoints.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import optaxlr
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizer_dtypes.npz"
+
+
+@functools.cache
+def _data() -> tuple[dict, dict[str, np.ndarray]]:
+    with np.load(FIXTURES) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(str(arrays.pop("manifest"))), arrays
+
+
+def _runs(group: str) -> list[dict]:
+    return [r for r in _data()[0]["runs"] if r["group"] == group]
+
+
+def _x64():
+    enable = getattr(jax, "enable_x64", None)
+    if enable is not None:
+        return enable(True)
+    return jax.experimental.enable_x64()  # older jax
+
+
+def _unflatten(flat, leaves):
+    out, i = {}, 0
+    for name, shape in leaves.items():
+        n = int(np.prod(shape))
+        out[name] = flat[i : i + n].reshape(shape)
+        i += n
+    return out
+
+
+def _replay(opt, init, grads, checkpoints, dtype, **build):
+    leaves = _data()[0]["leaves"]
+
+    @jax.jit
+    def run(init, grads):
+        params = _unflatten(init, leaves)
+
+        def body(carry, g):
+            p, state = carry
+            updates, state = opt.update(_unflatten(g, leaves), state, p)
+            p = optax.apply_updates(p, updates)
+            return (p, state), jnp.concatenate([p[k].reshape(-1) for k in leaves])
+
+        return jax.lax.scan(body, (params, opt.init(params)), grads)[1]
+
+    trajectory = run(jnp.asarray(init, dtype), jnp.asarray(grads, dtype))
+    return np.asarray(trajectory)[np.asarray(checkpoints) - 1]
+
+
+def _alias(spec: dict, **extra):
+    return getattr(optaxlr, spec["optimizer"])(**spec["optaxlr"], **extra)
+
+
+@pytest.mark.parametrize("name", [r["name"] for r in _runs("float64")])
+def test_float64_matches_torch_to_1e_10(name):
+    _, arrays = _data()
+    spec = next(r for r in _runs("float64") if r["name"] == name)
+    with _x64():
+        ours = _replay(
+            _alias(spec),
+            arrays["float64/init"],
+            arrays["float64/grads"],
+            arrays["checkpoints"],
+            jnp.float64,
+        )
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, arrays[f"float64/{name}"], rtol=1e-10, atol=1e-13)
+
+
+def test_float64_hyperparameter_arithmetic_is_float64():
+    # AdamW's factor 1 - lr * wd, rounded to float32, would be off by ~1e-8 relative.
+    with _x64():
+        params = {"w": jnp.ones(3, jnp.float64)}
+        opt = optaxlr.adamw(3e-5, weight_decay=0.1)
+        state = opt.init(params)
+        updates, state = opt.update(jax.tree.map(jnp.zeros_like, params), state, params)
+        assert updates["w"].dtype == jnp.float64
+        # torch: param * fl64(1 - lr * wd); in float32 the factor would be 2% off.
+        np.testing.assert_allclose(updates["w"], (1.0 - 3e-5 * 0.1) - 1.0, rtol=1e-12)
+        assert optaxlr.hyperparams(state)["learning_rate"].dtype == jnp.float64
+
+
+@pytest.mark.parametrize("name", [r["name"] for r in _runs("complex64")])
+def test_complex_matches_torchs_real_view(name):
+    _, arrays = _data()
+    spec = next(r for r in _runs("complex64") if r["name"] == name)
+    ours = _replay(
+        _alias(spec),
+        arrays["complex64/init"],
+        arrays["complex64/grads"],
+        arrays["checkpoints"],
+        jnp.complex64,
+    )
+    assert ours.dtype == np.complex64
+    ref = arrays[f"complex64/{name}"]
+    for part in (np.real, np.imag):
+        np.testing.assert_allclose(part(ours), part(ref), rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_complex_clipping_counts_both_parts():
+    g = {"w": jnp.asarray([3.0 + 4.0j], jnp.complex64)}  # |g| = 5
+    tx = optaxlr.clip_by_global_norm(1.0, eps=0.0)
+    clipped, _ = tx.update(g, tx.init(g))
+    np.testing.assert_allclose(clipped["w"], [0.6 + 0.8j], rtol=1e-6)
+
+
+# float16: the reference is torch on float32 parameters. Gradients of ~1e-5 square to
+# ~1e-10, far below float16's smallest normal (6e-5): second moments kept in float16
+# underflow. The tolerance covers rounding the parameters to float16 at each step.
+F16_RTOL, F16_ATOL = 2e-2, 2e-3
+
+
+@pytest.mark.parametrize("name", [r["name"] for r in _runs("float16")])
+def test_float16_stays_with_the_float32_run(name):
+    _, arrays = _data()
+    spec = next(r for r in _runs("float16") if r["name"] == name)
+    args = (arrays["float16/init"], arrays["float16/grads"], arrays["checkpoints"])
+    ours = _replay(_alias(spec), *args, jnp.float16)
+    assert ours.dtype == np.float16
+    ref = arrays[f"float16/{name}"]
+    np.testing.assert_allclose(ours.astype(np.float32), ref, rtol=F16_RTOL, atol=F16_ATOL)
+
+
+def test_float16_moments_in_float16_would_drift():
+    """The check above can fail: Adam with its second moment in float16 does."""
+    _, arrays = _data()
+    spec = next(r for r in _runs("float16") if r["name"] == "adam")
+    args = (arrays["float16/init"], arrays["float16/grads"], arrays["checkpoints"])
+    drifted = _replay(_alias(spec, nu_dtype=jnp.float16), *args, jnp.float16)
+    ref = arrays["float16/adam"]
+    # NaN or far off: either fails allclose.
+    assert not np.allclose(drifted.astype(np.float32), ref, rtol=F16_RTOL, atol=10 * F16_ATOL)
+    # So does torch itself, which keeps the moments of float16 parameters in float16.
+    torch_f16 = arrays["float16_torch/adam"].astype(np.float32)
+    assert not np.allclose(torch_f16, ref, rtol=F16_RTOL, atol=10 * F16_ATOL)
+
+
+@pytest.mark.parametrize("name", optaxlr.aliases.__all__)
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_integer_and_boolean_parameters_are_refused_naming_the_leaf(name, dtype):
+    params = {"layer": {"w": jnp.ones(3), "steps": jnp.zeros(2, dtype)}}
+    with pytest.raises(TypeError, match=r"'layer/steps' has dtype"):
+        getattr(optaxlr, name)(learning_rate=0.1).init(params)
+
+
+def test_fixtures_record_their_provenance():
+    manifest, _ = _data()
+    assert manifest["peer"] == "torch" and manifest["torch_version"].startswith("2.13.0")
+    script = FIXTURES.parents[2] / manifest["script"]
+    assert script.exists() and "import optaxlr" not in script.read_text()
+    assert {r["group"] for r in manifest["runs"]} == {"float64", "complex64", "float16"}
+    assert {r["optimizer"] for r in _runs("float64")} == set(optaxlr.aliases.__all__)
+    assert {r["optimizer"] for r in _runs("complex64")} == set(optaxlr.aliases.__all__)
+    assert {r["optimizer"] for r in _runs("float16")} >= {"adam", "adamw", "rmsprop", "nadam"}
+
+
