@@ -116,8 +116,8 @@ class HyperparamSpec:
       >>> spec.scheduled
       True
       >>> values = spec.values(jnp.int32(1))
-      >>> float(values["learning_rate"]), values["b1"]
-      (0.05, 0.9)
+      >>> values["learning_rate"], values["b1"]
+      (Array(0.05, dtype=float32), 0.9)
     """
 
     def __init__(self, **hparams: Hyperparam):

@@ -60,9 +60,9 @@ def test_drives_an_optimizer():
 
 INVALID = [
     (dict(learning_rate=0.1, batch_size=0, base_batch_size=256), ValueError,
-     "batch_size must be an integer in [1, inf]"),
+     "batch_size must be an integer in [1, 2147483647]"),
     (dict(learning_rate=0.1, batch_size=256, base_batch_size=0), ValueError,
-     "base_batch_size must be an integer in [1, inf]"),
+     "base_batch_size must be an integer in [1, 2147483647]"),
     (dict(learning_rate=0.1, batch_size=256.0, base_batch_size=256), TypeError,
      "batch_size must be an integer"),
     (dict(learning_rate=0.1, batch_size=512, base_batch_size=256, rule="log"), ValueError,

@@ -173,5 +173,3 @@ def test_fixtures_record_their_provenance():
     assert {r["optimizer"] for r in _runs("float64")} == set(optaxlr.aliases.__all__)
     assert {r["optimizer"] for r in _runs("complex64")} == set(optaxlr.aliases.__all__)
     assert {r["optimizer"] for r in _runs("float16")} >= {"adam", "adamw", "rmsprop", "nadam"}
-
-

@@ -88,7 +88,6 @@ def test_nested_chain_disambiguates_by_position():
     opt = optax.chain(optaxlr.sgd(0.1), optaxlr.scale_by_learning_rate(0.5, flip_sign=False))
     _, state = _steps(opt, 1)
     assert _floats(optaxlr.hyperparams(state)) == {
-        "step": 1.0,
         "0/0/learning_rate": pytest.approx(0.1),
         "1/learning_rate": 0.5,
     }
@@ -162,16 +161,54 @@ def test_state_without_hyperparameters_is_an_error():
         optaxlr.hyperparams(state)
 
 
-def test_shared_helpers_resolve_numbers_arrays_and_schedules():
-    from optaxlr._hyperparams import evaluate, value_at
+def test_spec_resolves_numbers_arrays_and_schedules():
+    from optaxlr._hyperparams import HyperparamSpec
 
-    count = jnp.int32(4)
-    assert value_at(0.5, count) == 0.5  # a number stays a Python number
-    assert value_at(LR, count).dtype == jnp.float32
-    values, recorded = evaluate({"a": 0.5, "b": jnp.float16(2.0), "c": LR}, count)
-    assert values["a"] == 0.5
-    assert all(v.dtype == jnp.float32 and v.shape == () for v in recorded.values())
-    np.testing.assert_allclose(recorded["c"], 0.02, rtol=1e-6)
+    spec = HyperparamSpec(a=0.5, b=jnp.float16(2.0), c=LR)
+    values = spec.values(jnp.int32(4))
+    assert values["a"] == 0.5 and type(values["a"]) is float  # a number stays a number
+    np.testing.assert_allclose(values["c"], 0.02, rtol=1e-6)
+    record = spec.record(values)
+    assert record.constants == (("a", 0.5),)
+    assert {k: v.dtype for k, v in record.values.items()} == {"b": F32, "c": F32}
+    assert list(record.as_dict()) == ["a", "b", "c"]
+
+
+# The keys of every alias alone and after clip_by_global_norm (docs/design.md's table).
+KEYS = {
+    "sgd": ["learning_rate"],
+    "adagrad": ["eps", "learning_rate"],
+    "rmsprop": ["decay", "eps", "learning_rate"],
+    "adam": ["step", "b1", "b2", "eps", "learning_rate"],
+    "adamw": ["step", "b1", "b2", "eps", "learning_rate", "weight_decay"],
+    "adadelta": ["rho", "eps", "learning_rate"],
+    "radam": ["step", "b1", "b2", "eps", "learning_rate"],
+    "nadam": ["step", "b1", "b2", "eps", "momentum_decay", "learning_rate"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(KEYS))
+def test_keys_of_every_alias_alone_and_after_clipping(name):
+    alias = getattr(optaxlr, name)(learning_rate=0.1)
+    _, state = _steps(alias, 2)
+    assert list(optaxlr.hyperparams(state)) == KEYS[name]
+    clipped = optax.chain(optaxlr.clip_by_global_norm(1.0), getattr(optaxlr, name)(0.1))
+    _, state = _steps(clipped, 2)
+    keys = KEYS[name]
+    expected = (
+        ["step", "max_norm", *[k for k in keys if k != "step"]]
+        if "step" in keys
+        else ["max_norm", *keys]
+    )
+    assert list(optaxlr.hyperparams(state)) == expected
+    if "step" in keys:
+        assert int(optaxlr.hyperparams(state)["step"]) == 2
+
+
+def test_keys_with_a_schedule_count_steps():
+    _, state = _steps(optaxlr.sgd(LR, momentum=0.9), 3)
+    assert list(optaxlr.hyperparams(state)) == ["step", "momentum", "learning_rate"]
+    assert int(optaxlr.hyperparams(state)["step"]) == 3
 
 
 def test_nnx_example_trains_and_logs():

@@ -68,6 +68,11 @@ def _read(directory: str | os.PathLike, target: Any = None) -> Any:
     path = _path(directory)
     if not path.is_dir():
         raise ValueError(f"no checkpoint at {str(path)!r}: not a directory")
+    if not (path / "_METADATA").is_file():
+        raise ValueError(
+            f"checkpoint at {str(path)!r} is incomplete or corrupt: it has no _METADATA "
+            "(was the save interrupted?)"
+        )
     with ocp.StandardCheckpointer() as checkpointer:
         try:
             metadata = checkpointer.metadata(path)
@@ -89,27 +94,29 @@ def _read(directory: str | os.PathLike, target: Any = None) -> Any:
 
 
 def _check_against(stored: Any, target: Any) -> None:
-    """Raises naming the first leaf where the template and the checkpoint differ."""
+    """Raises naming the first leaf (in the template's order) where the two differ."""
     saved = _leaves_by_path(stored)
     wanted = _leaves_by_path(target)
-    for name in wanted.keys() - saved.keys():
-        raise ValueError(
-            f"checkpoint and template differ: the template has {name!r}, the checkpoint "
-            "doesn't (was it written for another optimizer? see transfer_state)"
-        )
-    for name in saved.keys() - wanted.keys():
-        raise ValueError(
-            f"checkpoint and template differ: the checkpoint has {name!r}, the template "
-            "doesn't (was it written for another optimizer? see transfer_state)"
-        )
     for name, want in wanted.items():
+        if name not in saved:
+            raise ValueError(
+                f"checkpoint and template differ: the template has {name!r}, the checkpoint "
+                "doesn't: it was written for another optimizer (to continue with this one, "
+                "see resume and transfer_state), or it is incomplete or corrupt"
+            )
         have = saved[name]
         shape, dtype = tuple(getattr(have, "shape", ())), np.dtype(getattr(have, "dtype", None))
         if shape != tuple(want.shape) or dtype != np.dtype(want.dtype):
             raise ValueError(
                 f"checkpoint and template differ at {name!r}: the checkpoint holds "
                 f"{dtype.name}{list(shape)}, the template {np.dtype(want.dtype).name}"
-                f"{list(want.shape)}"
+                f"{list(want.shape)} (nothing is cast)"
+            )
+    for name in saved:
+        if name not in wanted:
+            raise ValueError(
+                f"checkpoint and template differ: the checkpoint has {name!r}, the template "
+                "doesn't: it was written for another optimizer (see resume and transfer_state)"
             )
 
 

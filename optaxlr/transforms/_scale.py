@@ -25,6 +25,7 @@ from optaxlr.transforms._weight_decay import (
     Mask,
     add_scaled_params,
     check_mask,
+    decay_mask,
     shrink_minus_one,
 )
 
@@ -87,6 +88,8 @@ def scale_by_learning_rate(
 
     def init_fn(params):
         check_params("scale_by_learning_rate", params)
+        if decays:
+            decay_mask(mask, params)  # a mask that doesn't fit fails here
         return ScaleByLearningRateState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):

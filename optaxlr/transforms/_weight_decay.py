@@ -133,6 +133,7 @@ def add_decayed_weights(weight_decay: Hyperparam, mask: Mask = None) -> optax.Gr
 
     def init_fn(params):
         check_params("add_decayed_weights", params)
+        decay_mask(mask, params)  # a mask that doesn't fit fails here, not at the first update
         return AddDecayedWeightsState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
@@ -210,6 +211,7 @@ def decoupled_weight_decay(
 
     def init_fn(params):
         check_params("decoupled_weight_decay", params)
+        decay_mask(mask, params)
         return DecoupledWeightDecayState(init_count() if counts else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
