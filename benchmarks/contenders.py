@@ -42,9 +42,8 @@ def optaxlr_opt(kind: str, **adam_kwargs: Any) -> optax.GradientTransformation:
     if kind == "sgdm":
         return optaxlr.sgd(LR, momentum=0.9)
     if kind == "clip_adamw":
-        # eps=0: optax's formula (optaxlr's default 1e-6 is PyTorch's). optaxlr.chain:
-        # the clip and the alias share one step count.
-        return optaxlr.chain(optaxlr.clip_by_global_norm(1.0, eps=0.0), optaxlr_opt("adamw"))
+        # eps=0: optax's formula (optaxlr's default 1e-6 is PyTorch's).
+        return optax.chain(optaxlr.clip_by_global_norm(1.0, eps=0.0), optaxlr_opt("adamw"))
     raise ValueError(kind)
 
 

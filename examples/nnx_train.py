@@ -6,7 +6,7 @@ What it shows:
 
 * a PyTorch recipe ported as is: ``AdamW`` + ``OneCycleLR(cycle_momentum=True)``
   (which cycles Adam's beta1) + ``clip_grad_norm_`` becomes
-  ``optaxlr.chain(optaxlr.clip_by_global_norm(1.0), optaxlr.adamw(lr, b1=momentum))``
+  ``optax.chain(optaxlr.clip_by_global_norm(1.0), optaxlr.adamw(lr, b1=momentum))``
   (``optax.chain`` whose members share one step count);
 * the functional nnx training step: ``nnx.split`` the model once, ``jax.jit`` a
   whole epoch (a ``lax.scan`` over minibatches) that donates the parameters and
@@ -58,7 +58,7 @@ def make_optimizer(total_steps: int) -> optax.GradientTransformation:
     learning_rate = sch.one_cycle(3e-2, total_steps)
     b1 = sch.one_cycle_momentum(total_steps)  # OneCycleLR writes Adam's beta1
     no_decay_on_biases = lambda params: jax.tree.map(lambda x: x.ndim > 1, params)
-    return optaxlr.chain(
+    return optax.chain(
         optaxlr.clip_by_global_norm(1.0),
         optaxlr.adamw(learning_rate, b1=b1, weight_decay=1e-2, mask=no_decay_on_biases),
     )

@@ -123,9 +123,7 @@ class HyperparamSpec:
     def __init__(self, **hparams: Hyperparam):
         self.hparams = hparams
         self.scheduled = any(callable(v) for v in hparams.values())
-        self._constants = tuple(
-            (name, float(v)) for name, v in hparams.items() if is_constant(v)
-        )
+        self._constants = tuple((name, float(v)) for name, v in hparams.items() if is_constant(v))
 
     def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
         """Every hyperparameter's value for the update at ``count`` (see `value_at`)."""
@@ -139,7 +137,6 @@ class HyperparamSpec:
             if not is_constant(v)
         }
         return HyperparamRecord(arrays, self._constants, tuple(self.hparams))
-
 
     def initial_record(self) -> HyperparamRecord:
         """The record before any update: the values the first update will use."""
@@ -356,8 +353,10 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
             )
         if not isinstance(value, jax.core.Tracer):
             array = np.asarray(value)
-            if array.shape != () or not np.issubdtype(array.dtype, np.number) or (
-                np.iscomplexobj(array) or not np.isfinite(array)
+            if (
+                array.shape != ()
+                or not np.issubdtype(array.dtype, np.number)
+                or (np.iscomplexobj(array) or not np.isfinite(array))
             ):
                 raise ValueError(
                     f"set_hyperparams: {key} must be a finite real number, got {value!r}"

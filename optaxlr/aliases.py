@@ -42,8 +42,21 @@ from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_z
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "nadam"]
 
 
-def _chain(*parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
-    return optax.chain(*(p for p in parts if p is not None))
+def _chain(who: str, *parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
+    """``optax.chain`` of the parts that are on, whose update names a state that doesn't fit."""
+    members = [p for p in parts if p is not None]
+    chained = optax.chain(*members)
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if type(state) is not tuple or len(state) != len(members):
+            raise TypeError(
+                f"{who}: state must be the state its init returned (a tuple of "
+                f"{len(members)}), got {type(state).__name__}"
+                + (f" of {len(state)}" if isinstance(state, tuple) else "")
+            )
+        return chained.update(updates, state, params, **extra_args)
+
+    return optax.GradientTransformationExtraArgs(chained.init, update_fn)
 
 
 def _decay(weight_decay: Any) -> optax.GradientTransformation | None:
@@ -90,6 +103,7 @@ def sgd(
     # As in PyTorch, dampening without momentum is accepted and has no effect.
     use_momentum = not is_static_zero(momentum)
     return _chain(
+        "sgd",
         _decay(weight_decay),
         trace(momentum, nesterov=nesterov, dampening=dampening) if use_momentum else None,
         scale_by_learning_rate(learning_rate),
@@ -140,6 +154,7 @@ def adagrad(
         check_hyperparam("learning_rate", learning_rate, low=0.0)
         lr = _decayed_learning_rate(learning_rate, lr_decay)
     return _chain(
+        "adagrad",
         _decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value, eps),
         scale_by_learning_rate(lr),
@@ -183,6 +198,7 @@ def rmsprop(
     check_hyperparam("alpha", alpha, low=0.0, high=1.0)
     check_hyperparam("momentum", momentum, low=0.0, high=1.0)
     return _chain(
+        "rmsprop",
         _decay(weight_decay),
         scale_by_rmsprop(alpha, eps, centered=centered, eps_in_sqrt=False),
         None if is_static_zero(momentum) else trace(momentum),
@@ -229,6 +245,7 @@ def adam(
       ...                    b1=optaxlr.schedules.one_cycle_momentum(1000))
     """
     return _chain(
+        "adam",
         _decay(weight_decay),
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
@@ -279,7 +296,8 @@ def adamw(
       >>> opt = optaxlr.adamw(3e-4, weight_decay=0.05,
       ...                     mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
     """
-    return optax.chain(
+    return _chain(
+        "adamw",
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate, weight_decay=weight_decay, mask=mask),
     )
@@ -310,11 +328,15 @@ def adadelta(
       >>> opt = optaxlr.adadelta()
     """
     return _chain(
-        _decay(weight_decay), scale_by_adadelta(rho, eps), scale_by_learning_rate(learning_rate)
+        "adadelta",
+        _decay(weight_decay),
+        scale_by_adadelta(rho, eps),
+        scale_by_learning_rate(learning_rate),
     )
 
 
 def _adam_family(
+    who: str,
     preconditioner: optax.GradientTransformation,
     learning_rate: Hyperparam,
     weight_decay: Hyperparam,
@@ -322,10 +344,9 @@ def _adam_family(
 ) -> optax.GradientTransformation:
     """Coupled L2 before the preconditioner, or decoupled decay with the learning rate."""
     if check_bool("decoupled_weight_decay", decoupled):
-        return optax.chain(
-            preconditioner, scale_by_learning_rate(learning_rate, weight_decay=weight_decay)
-        )
-    return _chain(_decay(weight_decay), preconditioner, scale_by_learning_rate(learning_rate))
+        decayed = scale_by_learning_rate(learning_rate, weight_decay=weight_decay)
+        return _chain(who, preconditioner, decayed)
+    return _chain(who, _decay(weight_decay), preconditioner, scale_by_learning_rate(learning_rate))
 
 
 def radam(
@@ -352,7 +373,7 @@ def radam(
       >>> opt = optaxlr.radam(1e-3, weight_decay=1e-2, decoupled_weight_decay=True)
     """
     return _adam_family(
-        scale_by_radam(b1, b2, eps), learning_rate, weight_decay, decoupled_weight_decay
+        "radam", scale_by_radam(b1, b2, eps), learning_rate, weight_decay, decoupled_weight_decay
     )
 
 
@@ -382,6 +403,7 @@ def nadam(
       >>> opt = optaxlr.nadam()
     """
     return _adam_family(
+        "nadam",
         scale_by_nadam(b1, b2, eps, momentum_decay),
         learning_rate,
         weight_decay,

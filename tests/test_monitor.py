@@ -52,7 +52,7 @@ def test_before_any_update_and_zero_over_zero():
     params = {"w": jnp.zeros(3)}
     state = mon.init(params)
     assert isinstance(state, UpdateRatioMonitorState)
-    assert set(optaxlr.hyperparams(state)) == {"update_ratio", "update_ratio/w"}
+    assert set(optaxlr.hyperparams(state)) == {"step", "update_ratio", "update_ratio/w"}
     _, state = mon.update({"w": jnp.zeros(3)}, state, params)
     assert float(optaxlr.hyperparams(state)["update_ratio/w"]) == 0.0
     full = state._replace(count=jnp.int32(np.iinfo(np.int32).max))

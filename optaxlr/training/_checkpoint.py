@@ -83,13 +83,10 @@ def _read(directory: str | os.PathLike, target: Any = None) -> Any:
         except ValueError as e:
             if str(e).startswith("checkpoint "):
                 raise
-            raise ValueError(
-                f"checkpoint at {str(path)!r} is incomplete or corrupt: {e}"
-            ) from None
+            raise ValueError(f"checkpoint at {str(path)!r} is incomplete or corrupt: {e}") from None
         except (OSError, KeyError, TypeError, RuntimeError) as e:
             raise ValueError(
-                f"checkpoint at {str(path)!r} is incomplete or corrupt: "
-                f"{type(e).__name__}: {e}"
+                f"checkpoint at {str(path)!r} is incomplete or corrupt: {type(e).__name__}: {e}"
             ) from None
 
 
@@ -160,7 +157,8 @@ def _saved_step(state: Any) -> int | None:
     counts = [
         int(np.max(np.asarray(x)))
         for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
-        if p and isinstance(p[-1], jax.tree_util.GetAttrKey | jax.tree_util.DictKey)
+        if p
+        and isinstance(p[-1], jax.tree_util.GetAttrKey | jax.tree_util.DictKey)
         and str(getattr(p[-1], "name", getattr(p[-1], "key", None))) == "count"
     ]
     return max(counts) if counts else None

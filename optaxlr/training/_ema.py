@@ -89,7 +89,6 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
     debias = check_bool("debias", debias)
     spec = HyperparamSpec(ema_decay=decay)
 
-
     def init_fn(params):
         check_params("param_ema", params)
         ema = jax.tree.map(lambda p: jnp.array(p, dtype=compute_dtype(p), copy=True), params)
@@ -113,7 +112,9 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
             return (keep * avg + w * upcast(new)).astype(avg.dtype)
 
         ema = jax.tree.map(average, state.ema, params, updates)
-        next_state = ParamEmaState(optax.safe_increment(state.count), spec.record(values), ema, weight)
+        next_state = ParamEmaState(
+            optax.safe_increment(state.count), spec.record(values), ema, weight
+        )
         return updates, next_state
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -106,15 +106,14 @@ def update_ratio_monitor(
             raise ValueError(
                 "update_ratio_monitor needs the parameters: call update(updates, state, params)"
             )
+
         def measured():
             return HyperparamRecord.of(compute(updates, params))
 
         if every_k_steps == 1:
             record = measured()
         else:
-            record = jax.lax.cond(
-                state.count % every_k_steps == 0, measured, lambda: state.record
-            )
+            record = jax.lax.cond(state.count % every_k_steps == 0, measured, lambda: state.record)
         return updates, UpdateRatioMonitorState(optax.safe_increment(state.count), record)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -15,6 +15,7 @@ from optaxlr.transforms._common import (
     check_dtype,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     moment_dtype,
     next_count,
@@ -77,6 +78,7 @@ def scale_by_adadelta(
         )
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_adadelta", state, ScaleByAdadeltaState, updates, "square_avg")
         del params
         values = spec.values(state.count, scalar_dtype(updates))
         r, eps_t = values["rho"], values["eps"]

@@ -8,14 +8,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._validation import check_number
 from optaxlr._hyperparams import HyperparamRecord
+from optaxlr._validation import check_number
 from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
     check_dtype,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     moment_dtype,
     next_count,
@@ -77,9 +78,12 @@ def scale_by_adagrad(
             ),
             params,
         )
-        return ScaleByAdagradState(init_count() if spec.scheduled else None, spec.initial_record(), sums)
+        return ScaleByAdagradState(
+            init_count() if spec.scheduled else None, spec.initial_record(), sums
+        )
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_adagrad", state, ScaleByAdagradState, updates, "sum_of_squares")
         del params
         values = spec.values(state.count, scalar_dtype(updates))
         eps_t = values["eps"]

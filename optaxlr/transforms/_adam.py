@@ -17,6 +17,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     check_moments,
     check_params,
+    check_update,
     init_count,
     is_static_zero,
     lerp,
@@ -118,6 +119,7 @@ def scale_by_adam(
         )
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_adam", state, ScaleByAdamState, updates, "mu")
         del params
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)

@@ -16,6 +16,7 @@ from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
     check_hyperparam,
+    check_update,
     init_count,
     next_count,
     real_view,
@@ -48,6 +49,7 @@ def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTr
 
     def update_fn(updates, state, params=None):
         del params
+        check_update(name, state, ClipState, updates)
         values = spec.values(state.count, scalar_dtype(updates))
         return apply(updates, values[name]), ClipState(next_count(state.count), spec.record(values))
 

@@ -24,6 +24,7 @@ __all__ = [
     "check_hyperparam",
     "check_moments",
     "check_params",
+    "check_update",
     "compute_dtype",
     "init_count",
     "is_static_zero",
@@ -98,6 +99,67 @@ def check_params(who: str, params: Any) -> None:
                 f"{who}: parameter {path_to_str(path) or '<root>'!r} has dtype {dtype}; "
                 "optimizers update floating-point or complex parameters only"
             )
+
+
+def _first_difference(a: Any, b: Any) -> str:
+    paths_a = [path_to_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(a)[0]]
+    paths_b = [path_to_str(p) for p, _ in jax.tree_util.tree_flatten_with_path(b)[0]]
+    for x, y in zip(paths_a, paths_b, strict=False):
+        if x != y:
+            return f"{x!r} against {y!r}"
+    if len(paths_a) != len(paths_b):
+        longer = paths_a if len(paths_a) > len(paths_b) else paths_b
+        return f"{longer[min(len(paths_a), len(paths_b))]!r} has no counterpart"
+    return "the containers differ"
+
+
+def _check_like(who: str, name: str, tree: Any, other_name: str, other: Any) -> None:
+    if jax.tree.structure(tree) != jax.tree.structure(other):
+        raise ValueError(
+            f"{who}: {name} and {other_name} have different tree structures "
+            f"({_first_difference(tree, other)}); pass the gradients of the parameters "
+            "the optimizer was initialised with"
+        )
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for (path, x), y in zip(leaves, jax.tree.leaves(other), strict=True):
+        if getattr(x, "shape", None) != getattr(y, "shape", None):
+            raise ValueError(
+                f"{who}: {name} at {path_to_str(path) or '<root>'!r} has shape {x.shape}, "
+                f"{other_name} has {y.shape} (no broadcasting)"
+            )
+
+
+def check_update(
+    who: str,
+    state: Any,
+    state_type: type,
+    updates: Any,
+    like: str | None = None,
+    params: Any = None,
+) -> None:
+    """Checks ``update``'s arguments before any arithmetic, naming what differs.
+
+    The state must be the ``state_type`` that ``init`` returned; the updates must have
+    the structure and shapes of the state's field ``like`` (a buffer shaped like the
+    parameters) and of ``params`` when given, and a floating or complex dtype.
+    Runs while tracing: a compiled step pays nothing for it.
+    """
+    if not isinstance(state, state_type):
+        raise TypeError(
+            f"{who}: state must be the {state_type.__name__} that its init returned, got "
+            f"{type(state).__name__} (a state of another optimizer, or None?)"
+        )
+    for path, g in jax.tree_util.tree_flatten_with_path(updates)[0]:
+        dtype = getattr(g, "dtype", None)
+        if dtype is None or not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"{who}: updates at {path_to_str(path) or '<root>'!r} must be a floating-point "
+                f"or complex array, got {type(g).__name__} of dtype {dtype}"
+            )
+    if like is not None:
+        _check_like(who, "updates", updates, f"the state's {like}", getattr(state, like))
+    if params is not None:
+        _check_like(who, "updates", updates, "params", params)
 
 
 # --- counts --------------------------------------------------------------------------

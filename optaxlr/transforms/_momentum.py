@@ -8,14 +8,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._validation import concrete_float
 from optaxlr._hyperparams import HyperparamRecord
+from optaxlr._validation import concrete_float
 from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
     check_bool,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     is_static_zero,
     moment_dtype,
@@ -89,6 +90,7 @@ def trace(
         )
 
     def update_fn(updates, state, params=None):
+        check_update("trace", state, TraceState, updates, "trace")
         del params
         values = spec.values(state.count, scalar_dtype(updates))
         mu = values["momentum"]

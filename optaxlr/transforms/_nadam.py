@@ -17,6 +17,7 @@ from optaxlr.transforms._common import (
     check_hyperparam,
     check_moments,
     check_params,
+    check_update,
     init_count,
     lerp,
     moment_dtype,
@@ -94,6 +95,7 @@ def scale_by_nadam(
         )
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_nadam", state, ScaleByNadamState, updates, "mu")
         del params
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)

@@ -15,6 +15,7 @@ from optaxlr._validation import check_number
 from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
+    check_update,
     init_count,
     next_count,
     scalar_dtype,
@@ -110,6 +111,7 @@ def scale_by_path(
         return ScaleByPathState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_path", state, ScaleByPathState, updates)
         del params
         values = spec.values(state.count, scalar_dtype(updates))
         factors = [values[n] for n in names]
@@ -125,6 +127,8 @@ def scale_by_path(
         leaves, treedef = jax.tree.flatten(updates)
         per_leaf = per_parameter(updates, rule_ids, "scale_by_path's set of matching rules", hint)
         new = [scaled(g, ids) for g, ids in zip(leaves, per_leaf, strict=True)]
-        return treedef.unflatten(new), ScaleByPathState(next_count(state.count), spec.record(values))
+        return treedef.unflatten(new), ScaleByPathState(
+            next_count(state.count), spec.record(values)
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)

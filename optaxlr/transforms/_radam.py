@@ -10,14 +10,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._validation import is_traced
 from optaxlr._hyperparams import HyperparamRecord
+from optaxlr._validation import is_traced
 from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
     check_dtype,
     check_moments,
     check_params,
+    check_update,
     init_count,
     lerp,
     moment_dtype,
@@ -125,6 +126,7 @@ def scale_by_radam(
         return ScaleByRadamState(init_count(), spec.initial_record(), zeros(None), zeros(nu_dtype))
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_radam", state, ScaleByRadamState, updates, "mu")
         del params
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)

@@ -16,6 +16,7 @@ from optaxlr.transforms._common import (
     check_dtype,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     lerp,
     moment_dtype,
@@ -94,6 +95,7 @@ def scale_by_rmsprop(
         )
 
     def update_fn(updates, state, params=None):
+        check_update("scale_by_rmsprop", state, ScaleByRmspropState, updates, "nu")
         del params
         values = spec.values(state.count, scalar_dtype(updates))
         a, eps_t = values["decay"], values["eps"]
@@ -120,6 +122,8 @@ def scale_by_rmsprop(
             out = jax.tree.map(lambda g, v: leaf(g, v, None), updates, state.nu)
             new_updates, nu = unzip(updates, out, 2)
             mu = None
-        return new_updates, ScaleByRmspropState(next_count(state.count), spec.record(values), nu, mu)
+        return new_updates, ScaleByRmspropState(
+            next_count(state.count), spec.record(values), nu, mu
+        )
 
     return optax.GradientTransformation(init_fn, update_fn)

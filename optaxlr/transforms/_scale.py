@@ -14,6 +14,7 @@ from optaxlr.transforms._common import (
     check_bool,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     is_static_zero,
     next_count,
@@ -90,9 +91,14 @@ def scale_by_learning_rate(
         check_params("scale_by_learning_rate", params)
         if decays:
             decay_mask(mask, params)  # a mask that doesn't fit fails here
-        return ScaleByLearningRateState(init_count() if spec.scheduled else None, spec.initial_record())
+        return ScaleByLearningRateState(
+            init_count() if spec.scheduled else None, spec.initial_record()
+        )
 
     def update_fn(updates, state, params=None):
+        check_update(
+            "scale_by_learning_rate", state, ScaleByLearningRateState, updates, params=params
+        )
         values = spec.values(state.count, scalar_dtype(updates))
         lr = values["learning_rate"]
         factor = -lr if flip_sign else lr

@@ -17,6 +17,7 @@ from optaxlr.transforms._common import (
     HyperparamSpec,
     check_hyperparam,
     check_params,
+    check_update,
     init_count,
     next_count,
     real_dtype,
@@ -94,7 +95,9 @@ class AddDecayedWeightsState(NamedTuple):
     record: HyperparamRecord  # weight_decay
 
 
-def add_decayed_weights(weight_decay: Hyperparam, mask: Mask = None) -> optax.GradientTransformation:
+def add_decayed_weights(
+    weight_decay: Hyperparam, mask: Mask = None
+) -> optax.GradientTransformation:
     r"""Adds ``weight_decay * params`` to the updates.
 
     .. math::
@@ -134,9 +137,12 @@ def add_decayed_weights(weight_decay: Hyperparam, mask: Mask = None) -> optax.Gr
     def init_fn(params):
         check_params("add_decayed_weights", params)
         decay_mask(mask, params)  # a mask that doesn't fit fails here, not at the first update
-        return AddDecayedWeightsState(init_count() if spec.scheduled else None, spec.initial_record())
+        return AddDecayedWeightsState(
+            init_count() if spec.scheduled else None, spec.initial_record()
+        )
 
     def update_fn(updates, state, params=None):
+        check_update("add_decayed_weights", state, AddDecayedWeightsState, updates, params=params)
         values = spec.values(state.count, scalar_dtype(updates))
         wd = values["weight_decay"]
         updates = add_scaled_params(updates, params, lambda _: wd, mask)
@@ -215,6 +221,9 @@ def decoupled_weight_decay(
         return DecoupledWeightDecayState(init_count() if counts else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
+        check_update(
+            "decoupled_weight_decay", state, DecoupledWeightDecayState, updates, params=params
+        )
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)
         lr = rate.values(state.count, dtype)["learning_rate"]
