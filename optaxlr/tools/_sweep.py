@@ -213,12 +213,11 @@ def _check_points(optimizer: Callable, values: dict[str, np.ndarray]) -> None:
     kind = TypeError if isinstance(e, TypeError) else ValueError
     # Which value is to blame: the one that, put into a point that builds, breaks it.
     good = next((p for p, err in errors.items() if err is None), None)
-    culprits = [0] if len(names) == 1 else []
-    if len(names) > 1 and good is not None:
-        trials = [good[:j] + (point[j],) + good[j + 1 :] for j in range(len(names))]
-        culprits = [j for j, trial in enumerate(trials) if error(trial) is not None]
-    if culprits:
-        j = culprits[0]
+    j = 0 if len(names) == 1 else None
+    if j is None and good is not None:
+        trials = (good[:i] + (point[i],) + good[i + 1 :] for i in range(len(names)))
+        j = next((i for i, trial in enumerate(trials) if error(trial) is not None), None)
+    if j is not None:
         where = f"hparams[{names[j]!r}][{k}] = {point[j]:g}"
     else:
         values_k = ", ".join(f"{n}={v:g}" for n, v in zip(names, point, strict=True))
@@ -259,7 +258,10 @@ def sweep(
         one float32 scalar per name in ``hparams``, e.g. ``lambda learning_rate,
         weight_decay: optaxlr.adamw(optaxlr.schedules.cosine(learning_rate, 1000),
         weight_decay=weight_decay)``. Anything it builds from them (schedules,
-        momentum, weight decay) is swept.
+        momentum, weight decay) is swept. Before anything is compiled it is
+        called once per distinct set of values, with Python floats, so that
+        its constructors check every swept value (a ValueError names the
+        hyperparameter, the value and the copy).
       hparams: name -> K values (see `grid` and `log_uniform`).
       num_steps: training steps per copy.
       eval_fn: optional ``eval_fn(params_or_model) -> scalar or dict of
