@@ -1,12 +1,41 @@
-"""The ``optaxlr`` command line."""
+"""The ``optaxlr`` command line.
+
+Every failure is one line on stderr and a non-zero exit status: 2 for invalid
+arguments or input (a malformed schedule, a number out of range, an output
+path that cannot be written), 1 for a failure while running (a file that
+cannot be written after all, memory, anything unexpected), 130 when
+interrupted. 0 means success.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["main"]
+__all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # something failed while running
+EXIT_USAGE = 2  # invalid arguments or input (argparse's status for usage errors too)
+EXIT_INTERRUPTED = 130
+
+EXIT_STATUS_HELP = (
+    "exit status: 0 success; 2 invalid arguments or input (a malformed schedule, a number out "
+    "of range, an output path that cannot be written); 1 a failure while running; 130 "
+    "interrupted. Any failure is reported as one line on stderr."
+)
+
+#: The most steps ``optaxlr plot`` evaluates and draws.
+MAX_PLOT_STEPS = 1_000_000
+#: The most steps of a demo run or a range test (the batch order is drawn up front).
+MAX_RUN_STEPS = 1_000_000
+MAX_RANGE_TEST_STEPS = 100_000
 
 # The demo's names, here so that building the parser needs no demo dependency (flax);
 # tests/test_demo.py checks they match optaxlr.demo.
@@ -15,22 +44,138 @@ SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 
 
+class UsageError(Exception):
+    """Invalid arguments: reported as one line, exit status 2."""
+
+
+class _ParserError(UsageError):
+    """An argparse error, already prefixed with the program (and command) name."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (no usage block) and an exception."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise _ParserError(f"{self.prog}: error: {message}")
+
+
+def _check_int(name: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise UsageError(f"{name} must be an integer in [{low}, {high}], got {_short_int(value)}")
+    return value
+
+
+def _short_int(value: int) -> str:
+    if abs(value).bit_length() < 64:
+        return str(value)
+    return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1} digits"
+
+
+def _check_float(name: str, value: float, low: float, *, low_open: bool) -> float:
+    if not math.isfinite(value) or value < low or (low_open and value == low):
+        raise UsageError(
+            f"{name} must be a finite number {'>' if low_open else '>='} {low:g}, got {value!r}")
+    return value
+
+
+def _writable(option: str, path: str | None) -> None:
+    """Refuses up front an output path that cannot be written (before any work is done)."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise UsageError(f"{option}: {path} is a directory")
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option}: {path} is not writable")
+
+
+def _positive_only(schedule: Any, steps: int) -> tuple[Any, bool]:
+    """For a log axis: the schedule with values <= 0 masked (NaN), and whether any were."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from optaxlr.plotting import schedule_values
+
+    _, values = schedule_values(schedule, steps)
+    if np.all(values > 0):
+        return schedule, False
+
+    def masked(step):
+        value = schedule(step)
+        return jnp.where(value > 0, value, jnp.nan)
+
+    return masked, True
+
+
 def _plot(args: argparse.Namespace) -> int:
     from optaxlr.plotting import plot_schedule, terminal_plot
     from optaxlr.schedules import parse
 
-    schedules = [parse(spec) for spec in args.schedule]
+    _check_int("--steps", args.steps, 1, MAX_PLOT_STEPS)
+    _check_int("--dpi", args.dpi, 1, 2400)
+    _writable("--output", args.output)
+    schedules = []
+    for spec in args.schedule:
+        try:
+            schedules.append(parse(spec))
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"schedule {_clip(spec, 60)!r}: {e}") from None
+    labels = [s.name for s in schedules]
+    log = args.log
+    if log:
+        masked = [_positive_only(s, args.steps) for s in schedules]
+        hidden = [label for label, (_, m) in zip(labels, masked, strict=True) if m]
+        plotted = [s for s, _ in masked]
+        if len(hidden) == len(schedules) and all(_all_nonpositive(s, args.steps)
+                                                 for s in schedules):
+            _note(args, "no schedule has a value > 0 to draw on a log axis; drawing a linear "
+                        "axis instead")
+            log, plotted = False, schedules
+        elif hidden:
+            _note(args, f"values <= 0 are left out of the log axis ({', '.join(hidden)} "
+                        f"reach{'es' if len(hidden) == 1 else ''} them)")
+        schedules = plotted
     if args.output:
-        fig = plot_schedule(schedules, args.steps, log_y=args.log, title=args.title)
-        fig.savefig(args.output, dpi=args.dpi)
+        fig = plot_schedule(schedules, args.steps, labels=labels, log_y=log, title=args.title)
+        try:
+            fig.savefig(args.output, dpi=args.dpi)
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
         print(f"wrote {args.output}")
     else:
-        print(terminal_plot(schedules, args.steps, log_y=args.log))
-    return 0
+        print(terminal_plot(schedules, args.steps, labels=labels, log_y=log))
+    return EXIT_OK
+
+
+def _all_nonpositive(schedule: Any, steps: int) -> bool:
+    import numpy as np
+
+    from optaxlr.plotting import schedule_values
+
+    return bool(np.all(schedule_values(schedule, steps)[1] <= 0))
+
+
+def _note(args: argparse.Namespace, text: str) -> None:
+    print(f"optaxlr {args.command}: note: {text}", file=sys.stderr)
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _number(option: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{option}: not a number: {_clip(text, 40)!r}") from None
 
 
 def _learning_rates(values: list[str] | None) -> float | dict[str, float] | None:
@@ -38,13 +183,13 @@ def _learning_rates(values: list[str] | None) -> float | dict[str, float] | None
     if not values:
         return None
     if len(values) == 1 and "=" not in values[0]:
-        return float(values[0])
+        return _number("--lr", values[0])
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not sep:
-            raise ValueError(f"--lr must be a number or OPTIMIZER=NUMBER, got {item!r}")
-        out[name.strip()] = float(value)
+            raise UsageError(f"--lr must be a number or OPTIMIZER=NUMBER, got {_clip(item, 40)!r}")
+        out[name.strip()] = _number(f"--lr {name.strip()}", value)
     return out
 
 
@@ -52,6 +197,13 @@ def _demo(args: argparse.Namespace) -> int:
     from optaxlr.demo import DemoConfig, run_demo
 
     quick = args.quick
+    if args.steps is not None:
+        _check_int("--steps", args.steps, 1, MAX_RUN_STEPS)
+    if args.range_test_steps is not None:
+        _check_int("--range-test-steps", args.range_test_steps, 10, MAX_RANGE_TEST_STEPS)
+    _check_int("--batch-size", args.batch_size, 1, 4000)
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise UsageError(f"--output: {args.output} exists and is not a folder")
     config = DemoConfig(
         optimizers=_names(args.optimizers),
         schedules=_names(args.schedules),
@@ -87,6 +239,18 @@ def _find_lr(args: argparse.Namespace) -> int:
 
     from optaxlr.demo import prepare, range_test
 
+    _check_int("--num-steps", args.num_steps, 2, MAX_RANGE_TEST_STEPS)
+    _check_int("--batch-size", args.batch_size, 1, 4000)
+    _check_int("--seed", args.seed, 0, 2**31 - 1)
+    _check_int("--data-seed", args.data_seed, 0, 2**31 - 1)
+    _check_int("--dpi", args.dpi, 1, 2400)
+    _check_float("--min-lr", args.min_lr, 0.0, low_open=args.mode == "exp")
+    _check_float("--max-lr", args.max_lr, 0.0, low_open=True)
+    if args.max_lr <= args.min_lr:
+        raise UsageError(f"--max-lr must be greater than --min-lr, got {args.max_lr!r} <= "
+                         f"{args.min_lr!r}")
+    _writable("--output", args.output)
+    _writable("--json", args.json)
     data, graphdef, params = prepare(args.data_seed, args.seed)
     result = range_test(
         args.optimizer, data, graphdef, params, batch_size=args.batch_size,
@@ -107,7 +271,8 @@ def _find_lr(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optaxlr", description=__doc__)
+    parser = _Parser(prog="optaxlr", description=__doc__.split("\n\n")[0],
+                     epilog=EXIT_STATUS_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
     plot = commands.add_parser(
@@ -116,13 +281,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Plot schedules given as calls, e.g. 'warmup(cosine(0.1, 900), 100)', "
         "or as JSON configs, e.g. '{\"name\": \"cosine\", \"init_value\": 0.1, "
         "\"decay_steps\": 1000}'.",
+        epilog=EXIT_STATUS_HELP,
     )
     plot.add_argument("schedule", nargs="+", help="a schedule call or JSON config")
-    plot.add_argument("--steps", type=int, default=1000, help="number of steps (default 1000)")
+    plot.add_argument("--steps", type=int, default=1000,
+                      help=f"number of steps, 1 to {MAX_PLOT_STEPS} (default 1000)")
     plot.add_argument("-o", "--output", help="image file; without it, draw in the terminal")
-    plot.add_argument("--log", action="store_true", help="logarithmic value axis")
+    plot.add_argument("--log", action="store_true",
+                      help="logarithmic value axis; values <= 0 are left out (with a note)")
     plot.add_argument("--title", help="figure title")
-    plot.add_argument("--dpi", type=int, default=120)
+    plot.add_argument("--dpi", type=int, default=120, help="1 to 2400 (default 120)")
     plot.set_defaults(run=_plot)
 
     rules = ("minimum", "steep", "valley")
@@ -133,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         "optimizer at a constant learning rate, and one optimizer under each schedule; a "
         "learning rate not given is the suggestion of an LR range test. Prints a results "
         "table and writes plots and results.json into the output folder.",
+        epilog=EXIT_STATUS_HELP,
     )
     demo.add_argument("--optimizers", default=",".join(OPTIMIZERS),
                       help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
@@ -152,12 +321,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--peak-factor", type=float, default=3.0,
                       help="a suggested lr is multiplied by this for the schedules other than "
                       "constant, whose peak it is (default 3)")
-    demo.add_argument("--steps", type=int, help="training steps per run (default 1500)")
-    demo.add_argument("--batch-size", type=int, default=100, help="default 100")
+    demo.add_argument("--steps", type=int, help=f"training steps per run, 1 to {MAX_RUN_STEPS} "
+                      "(default 1500)")
+    demo.add_argument("--batch-size", type=int, default=100, help="1 to 4000 (default 100)")
     demo.add_argument("--eval-every", type=int, help="steps between test evaluations "
                       "(default 100)")
-    demo.add_argument("--range-test-steps", type=int, help="steps of each range test "
-                      "(default 100)")
+    demo.add_argument("--range-test-steps", type=int, help="steps of each range test, 10 to "
+                      f"{MAX_RANGE_TEST_STEPS} (default 100)")
     demo.add_argument("--seed", type=int, default=0, help="model and batch-order seed")
     demo.add_argument("--data-seed", type=int, default=42,
                       help="MNIST-1D generator seed (42: the published dataset)")
@@ -174,14 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="run an LR range test on MNIST-1D",
         description="The learning-rate range test alone: the demo's model and data, one "
         "optimizer, the learning rate growing from --min-lr to --max-lr.",
+        epilog=EXIT_STATUS_HELP,
     )
     find.add_argument("--optimizer", default="adam", choices=tuple(OPTIMIZERS),
                       help="default adam")
     find.add_argument("--min-lr", type=float, default=1e-7, help="default 1e-7")
     find.add_argument("--max-lr", type=float, default=10.0, help="default 10")
-    find.add_argument("--num-steps", type=int, default=100, help="default 100")
+    find.add_argument("--num-steps", type=int, default=100,
+                      help=f"2 to {MAX_RANGE_TEST_STEPS} (default 100)")
     find.add_argument("--mode", default="exp", choices=("exp", "linear"))
-    find.add_argument("--batch-size", type=int, default=100, help="default 100")
+    find.add_argument("--batch-size", type=int, default=100, help="1 to 4000 (default 100)")
     find.add_argument("--seed", type=int, default=0)
     find.add_argument("--data-seed", type=int, default=42)
     find.add_argument("-o", "--output", help="image file for the plot")
@@ -191,13 +363,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    if not text:
+        text = type(error).__name__
+    return _clip(text, 400)
+
+
+def _describe(error: BaseException) -> tuple[str, int]:
+    """The message and exit status for an exception escaping a command."""
+    if isinstance(error, UsageError):
+        return _one_line(error), EXIT_USAGE
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(error, RecursionError):
+        return "input nested too deeply", EXIT_USAGE
+    if isinstance(error, ValueError | TypeError):
+        return _one_line(error), EXIT_USAGE
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or _one_line(error)}", EXIT_FAILURE
+    if isinstance(error, MemoryError):
+        return "out of memory", EXIT_FAILURE
+    return f"{type(error).__name__}: {_one_line(error)}", EXIT_FAILURE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Runs the command line; returns the exit status (see `EXIT_STATUS_HELP`).
+
+    Never raises: every failure is one line on stderr.
+    """
+    command = "optaxlr"
+    caught: list[warnings.WarningMessage] = []
     try:
-        return args.run(args)
-    except (ValueError, TypeError) as e:
-        print(f"optaxlr {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                args = build_parser().parse_args(argv)
+            except SystemExit as e:  # --help, or argparse exiting by itself
+                code = e.code
+                return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_USAGE)
+            command = f"optaxlr {args.command}"
+            status = args.run(args)
+    except _ParserError as e:
+        print(_one_line(e), file=sys.stderr)
+        return EXIT_USAGE
+    except BaseException as e:
+        if isinstance(e, SystemExit) and isinstance(e.code, int):
+            return e.code
+        message, status = _describe(e)
+        print(f"{command}: error: {message}", file=sys.stderr)
+        return status
+    with contextlib.suppress(Exception):
+        for w in caught:
+            print(f"{command}: warning: {_one_line(Exception(w.message))}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The demo: offline data, the model, the configuration, and a quick end-to-end run."""
+"""The demo: offline data, the model, the configuration, and a quick end-to-end run.
+
+The demo's dependencies (the ``demo`` extra: flax, mnist1d, tqdm, matplotlib)
+are installed wherever the tests run (``pip install -e '.[dev]'``), so a missing
+one fails this module instead of skipping it.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import optaxlr.demo as demo
 from optaxlr import cli
-
-demo = pytest.importorskip("optaxlr.demo")
 
 
 def test_quick_demo_writes_every_output(tmp_path, capsys):
@@ -97,11 +101,34 @@ def test_demo_config_validation_and_plan():
         demo.DemoConfig(steps=0)
     with pytest.raises(ValueError, match="lr"):
         demo.DemoConfig(lr=-1.0)
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 4000\], got 0"):
+        demo.DemoConfig(batch_size=0)
+    with pytest.raises(ValueError, match=r"steps must be an integer in \[1, 1000000\]"):
+        demo.DemoConfig(steps=10**12)
+    with pytest.raises(ValueError, match=r"seed must be an integer in \[0, 2147483647\]"):
+        demo.DemoConfig(seed=2**40)
+    with pytest.raises(ValueError, match=r"lr must be a finite number .* float32 rounding"):
+        demo.DemoConfig(lr=1e39)
+
+
+def test_range_test_refuses_bad_arguments_before_running():
+    data = {"y_train": np.zeros(4000, np.int32)}
+    with pytest.raises(ValueError, match=r"batch_size must be an integer in \[1, 4000\], got 0"):
+        demo.range_test("adam", data, None, None, batch_size=0)
+    with pytest.raises(ValueError, match=r"num_steps must be an integer in \[2, 100000\]"):
+        demo.range_test("adam", data, None, None, num_steps=10**17)
+    with pytest.raises(ValueError, match="min_lr"):
+        demo.range_test("adam", data, None, None, min_lr=0.0)
 
 
 def test_cli_reports_bad_arguments(capsys):
     assert cli.main(["demo", "--optimizers", "lion", "--output", "unused"]) == 2
-    assert "optaxlr demo: error: optimizer must be one of" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("optaxlr demo: error: optimizer must be one of")
+    assert err.count("\n") == 1
     assert cli.main(["demo", "--lr", "adam:0.1", "--output", "unused"]) == 2
-    with pytest.raises(SystemExit):
-        cli.main(["find-lr", "--optimizer", "lion"])
+    assert "--lr: not a number: 'adam:0.1'" in capsys.readouterr().err
+    assert cli.main(["find-lr", "--optimizer", "lion"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("optaxlr find-lr: error: argument --optimizer: invalid choice")
+    assert err.count("\n") == 1

@@ -11,9 +11,16 @@ Needs the ``demo`` extra (``pip install 'optaxlr[demo]'``: flax, mnist1d, tqdm,
 matplotlib).
 
 Example:
+  >>> import tempfile
   >>> from optaxlr.demo import DemoConfig, run_demo
-  >>> results = run_demo(DemoConfig(optimizers=("adam",), schedules=(), steps=500))
-  >>> print(results.table())
+  >>> config = DemoConfig(optimizers=("adam",), schedules=("cosine",), lr=3e-3, steps=100,
+  ...                     eval_every=50, output=tempfile.mkdtemp(), quiet=True)
+  >>> results = run_demo(config)
+  >>> [run.name for run in results.runs]
+  ['adam/constant', 'momentum/cosine']
+  >>> print(results.table())  # doctest: +ELLIPSIS
+  run ... lr  final acc  best acc  steps to 90%  time (s)
+  ...
 """
 
 from optaxlr.demo._configs import DEFAULT_SCHEDULES, OPTIMIZERS, SCHEDULES, make_optimizer

@@ -23,6 +23,10 @@ from optaxlr.tools._find_lr import SUGGESTION_RULES
 
 __all__ = ["DemoConfig", "DemoResults", "run_demo", "range_test", "prepare"]
 
+#: The most training steps of a run, and of a range test.
+MAX_STEPS = 1_000_000
+MAX_RANGE_TEST_STEPS = 100_000
+
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
@@ -38,8 +42,13 @@ class DemoConfig:
     as it is).
 
     Example:
-      >>> results = run_demo(DemoConfig(optimizers=("adam",), schedules=("one-cycle",),
-      ...                               steps=500, output="out/demo"))
+      >>> config = DemoConfig(optimizers=("adam",), schedules=("one-cycle",), lr=3e-3)
+      >>> config.runs()
+      [('adam', 'constant'), ('momentum', 'one-cycle')]
+      >>> DemoConfig(steps=0)
+      Traceback (most recent call last):
+      ...
+      ValueError: steps must be an integer in [1, 1000000], got 0
     """
 
     optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
@@ -80,18 +89,21 @@ class DemoConfig:
                 check_number(f"lr[{k!r}]", v, low=0.0, low_open=True)
         elif self.lr is not None:
             check_number("lr", self.lr, low=0.0, low_open=True)
-        check_int("steps", self.steps, low=1)
+        # The batch order of every run is drawn up front: (steps, batch_size) indices.
+        check_int("steps", self.steps, low=1, high=MAX_STEPS)
         check_int("batch_size", self.batch_size, low=1, high=4000)
         check_int("eval_every", self.eval_every, low=1)
         check_int("seed", self.seed, low=0)
         check_int("data_seed", self.data_seed, low=0)
-        check_int("range_test_steps", self.range_test_steps, low=10)
+        check_int("range_test_steps", self.range_test_steps, low=10, high=MAX_RANGE_TEST_STEPS)
         check_number("min_lr", self.min_lr, low=0.0, low_open=True)
         check_number("max_lr", self.max_lr, low=0.0, low_open=True)
         if self.max_lr <= self.min_lr:
             raise ValueError(f"max_lr must be greater than min_lr, got {self.max_lr}")
         check_choice("suggestion", self.suggestion, SUGGESTION_RULES)
         check_number("peak_factor", self.peak_factor, low=0.0, low_open=True)
+        if not isinstance(self.output, str | Path):
+            raise TypeError(f"output must be a path, got {self.output!r}")
 
     def runs(self) -> list[tuple[str, str]]:
         """The (optimizer, schedule) pairs, in order, without repeats."""
@@ -156,6 +168,12 @@ def range_test(
 ) -> LRFinderResult:
     """`optaxlr.find_lr` for a named demo optimizer on the demo's model and data."""
     check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
+    check_int("batch_size", batch_size, low=1, high=len(data["y_train"]))
+    check_int("num_steps", num_steps, low=2, high=MAX_RANGE_TEST_STEPS)
+    check_int("seed", seed, low=0)
+    check_choice("mode", mode, ("exp", "linear"))
+    check_number("min_lr", min_lr, low=0.0, low_open=mode == "exp")
+    check_number("max_lr", max_lr, low=0.0, low_open=True)
     loss = make_loss(graphdef)
     idx = batch_indices(len(data["y_train"]), batch_size, num_steps, seed + 1)
     xs, ys = np.asarray(data["x_train"])[idx], np.asarray(data["y_train"])[idx]

@@ -2,10 +2,12 @@
 
 Every constructor validates its arguments, returns a `Schedule` that works
 under ``jax.jit`` and ``jax.vmap`` and wherever optax takes a schedule, and can
-be written to a config with `to_config` and rebuilt with `from_config`.
+be written to a config with `to_config` and rebuilt with `from_config`. Every
+schedule knows its exact range over all steps, `Schedule.bounds` (or
+`bounds`), which optaxlr uses to check a schedule passed as a hyperparameter.
 """
 
-from optaxlr.schedules._base import Schedule
+from optaxlr.schedules._base import Schedule, bounds
 from optaxlr.schedules._combinators import join, per_epoch, product
 from optaxlr.schedules._config import from_config, parse, to_config
 from optaxlr.schedules._cosine import cosine, cosine_restarts, linear_cosine
@@ -23,6 +25,7 @@ from optaxlr.schedules._warmup import lr_range, warmup, warmup_stable_decay
 
 __all__ = [
     "Schedule",
+    "bounds",
     "constant",
     "linear",
     "step_decay",

@@ -1,9 +1,10 @@
-"""The `Schedule` type every constructor in `optaxlr.schedules` returns."""
+"""The `Schedule` type every constructor in `optaxlr.schedules` returns, and its bounds."""
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -11,21 +12,45 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Schedule", "as_step", "schedule_factory", "REGISTRY", "INT32_MAX"]
+from optaxlr._validation import (
+    FLOAT32_MAX,
+    INT32_MAX,
+    BoundedSchedule,
+    check_int,
+    check_number,
+)
 
-INT32_MAX = int(np.iinfo(np.int32).max)
+__all__ = [
+    "Schedule",
+    "as_step",
+    "bounds",
+    "schedule_factory",
+    "number",
+    "REGISTRY",
+    "INT32_MAX",
+]
 
 #: Every public schedule constructor, by name; `from_config` looks names up here.
 REGISTRY: dict[str, Callable[..., Schedule]] = {}
+
+#: ``extent(first, last) -> (min, max)`` over the integer steps ``first..last``, or None.
+Extent = Callable[[int, int], "tuple[float, float] | None"]
+
+
+def number(name: str, value: Any, **bounds: Any) -> Any:
+    """`check_number` in float32, the dtype every schedule computes in."""
+    return check_number(name, value, dtype=np.float32, **bounds)
 
 
 def as_step(step: Any) -> jax.Array:
     """Canonical step: an int32 array, negative steps clamped to 0.
 
-    Python and NumPy integers beyond the int32 range saturate at its maximum
-    rather than wrap, so a schedule asked for step 10**12 returns its final value.
+    Integers beyond the int32 range saturate rather than wrap, whatever their
+    type: a Python int 10**12, a NumPy int64, or (with ``jax_enable_x64``) a
+    JAX int64 or uint64 array. A schedule asked for step 10**12 returns its
+    value at the int32 maximum, and any negative step, however large, is step 0.
     """
-    if isinstance(step, bool):
+    if isinstance(step, bool | np.bool_):
         raise TypeError("step must be an integer, got a bool")
     if isinstance(step, int):
         step = min(max(step, 0), INT32_MAX)
@@ -37,13 +62,17 @@ def as_step(step: Any) -> jax.Array:
             f"step must be an integer (the number of updates applied), got dtype {step.dtype}"
         )
     if step.dtype != jnp.int32:
-        if jnp.iinfo(step.dtype).max > INT32_MAX:
+        info = jnp.iinfo(step.dtype)
+        # Saturate in the wide type first: casting -2**33 + 5 to int32 would give 5.
+        if info.min < 0:
+            step = jnp.maximum(step, 0)
+        if info.max > INT32_MAX:
             step = jnp.minimum(step, INT32_MAX)
         step = step.astype(jnp.int32)
     return jnp.maximum(step, 0)
 
 
-class Schedule:
+class Schedule(BoundedSchedule):
     """A learning-rate (or any hyperparameter) schedule: ``step -> float32 value``.
 
     ``step`` is the number of updates already applied: the first update uses
@@ -54,19 +83,70 @@ class Schedule:
     Schedules multiply with numbers and with each other (``0.1 * cosine(...)``,
     ``warmup_factor * rsqrt_decay``), and carry the name and arguments they were
     built with, which `to_config` writes out and `from_config` rebuilds.
+
+    Every schedule knows its exact range: `bounds` gives the minimum and maximum
+    of its values over all steps, in closed form from its arguments, and
+    `optaxlr` checks a schedule passed as a hyperparameter against the
+    hyperparameter's range with it.
     """
 
-    __slots__ = ("_fn", "name", "params", "__weakref__")
+    __slots__ = ("_fn", "name", "params", "_extent", "_full", "__weakref__")
 
-    def __init__(self, fn: Callable[[jax.Array], Any], name: str, params: dict[str, Any]):
+    def __init__(
+        self,
+        fn: Callable[[jax.Array], Any],
+        name: str,
+        params: dict[str, Any],
+        extent: Extent | None = None,
+    ):
         self._fn = fn
         self.name = name
         self.params = params
+        self._extent = extent
+        self._full: Any = ...  # bounds over every step, computed once
 
     def __call__(self, step: Any) -> jax.Array:
         t = as_step(step)
         value = jnp.asarray(self._fn(t), dtype=jnp.float32)
         return jnp.broadcast_to(value, t.shape)
+
+    def bounds(self, first: int = 0, last: int = INT32_MAX) -> tuple[float, float] | None:
+        """The minimum and maximum value over the integer steps ``first..last``.
+
+        By default over every step a schedule can be called with (0 to the
+        int32 maximum, where steps saturate), so ``low <= schedule(t) <= high``
+        for every ``t``. The numbers are those of the schedule's formula in
+        float64, computed in closed form from its arguments; both are reached
+        (at some step in the range), so they are the exact range, and the
+        float32 values the schedule returns equal them up to float32 rounding.
+
+        Two cases give a range that holds but may not be reached: the product
+        of two or more schedules that both vary over the range (and
+        ``warmup(prefix=False)`` multiplying a varying schedule during the
+        warmup), where it is the product of the factors' ranges; and, with more
+        than about a million cycles, `linear_cosine` and `cosine_restarts` with a
+        non-integer ``cycle_mult``, where it is the infimum/supremum of the curve.
+
+        Returns:
+          ``(low, high)`` as Python floats, or None when it is unknown: a
+          schedule built from traced values (inside ``jit``/``vmap``), or
+          `per_epoch` of an arbitrary function.
+
+        Examples:
+          >>> optaxlr.schedules.cosine(0.1, 1000, end_value=0.001).bounds()
+          (0.001, 0.1)
+          >>> optaxlr.schedules.warmup(optaxlr.schedules.constant(0.1), 10).bounds()
+          (0.0, 0.1)
+        """
+        first = check_int("first", first, low=0)
+        last = check_int("last", last, low=first)
+        if self._extent is None:
+            return None
+        if (first, last) == (0, INT32_MAX):
+            if self._full is ...:
+                self._full = _as_pair(self._extent(0, INT32_MAX))
+            return self._full
+        return _as_pair(self._extent(first, last))
 
     def __mul__(self, other: Any) -> Schedule:
         from optaxlr.schedules._combinators import product
@@ -83,12 +163,43 @@ class Schedule:
         return f"{self.name}({args})"
 
 
-def schedule_factory(build: Callable[..., Callable[[jax.Array], Any]]) -> Callable[..., Schedule]:
-    """Turns ``build(**hyperparameters) -> (int32 step -> value)`` into a public constructor.
+def _as_pair(out: Any) -> tuple[float, float] | None:
+    if out is None:
+        return None
+    return float(out[0]), float(out[1])
 
-    The constructor validates by running ``build`` (which raises on bad input),
-    records its name and every argument (defaults included) for `to_config`, and
-    registers itself for `from_config`.
+
+def bounds(schedule: Any, first: int = 0, last: int = INT32_MAX) -> tuple[float, float] | None:
+    """``(minimum, maximum)`` of a schedule (or a number) over the steps ``first..last``.
+
+    For an optaxlr `Schedule` this is `Schedule.bounds`; for a number ``x`` it is
+    ``(x, x)``; for any other callable (an optax schedule, a function) it is
+    None: nothing is known about it.
+
+    Examples:
+      >>> optaxlr.schedules.bounds(optaxlr.schedules.one_cycle(0.1, 100))
+      (4e-07, 0.1)
+      >>> optaxlr.schedules.bounds(lambda step: 0.1) is None
+      True
+    """
+    if isinstance(schedule, Schedule):
+        return schedule.bounds(first, last)
+    if callable(schedule):
+        return None
+    x = float(number("schedule", schedule))
+    return x, x
+
+
+def schedule_factory(build: Callable[..., Any]) -> Callable[..., Schedule]:
+    """Turns ``build(**hyperparameters)`` into a public constructor.
+
+    ``build`` returns ``fn`` (``int32 step -> value``), or ``(fn, extent)``
+    where ``extent(first, last)`` gives the exact ``(min, max)`` of the values
+    over the steps ``first..last`` (None when unknown), or a finished `Schedule`
+    (when it delegates to another constructor). The constructor validates by
+    running ``build`` (which raises on bad input), records its name and every
+    argument (defaults included) for `to_config`, registers itself for
+    `from_config`, and refuses a schedule whose values overflow float32.
     """
     signature = inspect.signature(build)
 
@@ -99,10 +210,28 @@ def schedule_factory(build: Callable[..., Callable[[jax.Array], Any]]) -> Callab
         except TypeError as e:
             raise TypeError(f"{build.__name__}(): {e}") from None
         bound.apply_defaults()
-        fn = build(*bound.args, **bound.kwargs)
-        if isinstance(fn, Schedule):  # build delegated to another constructor
-            return fn
-        return Schedule(fn, build.__name__, dict(bound.arguments))
+        out = build(*bound.args, **bound.kwargs)
+        if isinstance(out, Schedule):  # build delegated to another constructor
+            return out
+        fn, extent = out if isinstance(out, tuple) else (out, None)
+        schedule = Schedule(fn, build.__name__, dict(bound.arguments), extent)
+        _check_finite(schedule, signature)
+        return schedule
 
     REGISTRY[build.__name__] = constructor
     return constructor
+
+
+def _check_finite(schedule: Schedule, signature: inspect.Signature) -> None:
+    """Refuses a schedule whose values leave float32 (a last resort: families check first)."""
+    b = schedule.bounds()
+    if b is None:
+        return
+    for x in b:
+        if not (math.isfinite(x) and abs(x) <= FLOAT32_MAX):
+            numeric = [k for k, v in schedule.params.items()
+                       if not isinstance(v, bool | str) and v is not None]
+            raise ValueError(
+                f"{schedule.name}(): the schedule reaches {x:g}, beyond the float32 range "
+                f"(+-{FLOAT32_MAX:.4g}); check {', '.join(numeric) or 'its arguments'}"
+            )

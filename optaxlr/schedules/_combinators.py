@@ -6,21 +6,60 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
-from optaxlr._validation import check_int, check_number, check_sorted_ints
-from optaxlr.schedules._base import schedule_factory
-from optaxlr.schedules._numerics import as_float
+from optaxlr._validation import (
+    INT32_MAX,
+    check_callable,
+    check_int,
+    check_schedule,
+    check_sorted_ints,
+)
+from optaxlr.schedules._base import Schedule, number, schedule_factory
+from optaxlr.schedules._numerics import as_float, concrete, extremes, f64
 from optaxlr.schedules._piecewise import constant
 
-__all__ = ["join", "product", "per_epoch", "as_schedule"]
+__all__ = ["join", "product", "per_epoch", "as_schedule", "inner_bounds", "interval_product",
+           "merge"]
 
 
 def as_schedule(name: str, value: Any) -> Callable:
-    """A schedule argument: a callable as it is, a number as a `constant`."""
+    """A schedule argument: a callable taking the step as it is, a number as a `constant`."""
     if callable(value):
-        return value
-    check_number(name, value, allow_callable=True)
+        return check_schedule(name, value)
+    number(name, value, allow_callable=True)
     return constant(value)
+
+
+def inner_bounds(schedule: Callable, first: int, last: int) -> tuple[float, float] | None:
+    """A nested schedule's bounds over ``first..last``; None for a foreign callable."""
+    if isinstance(schedule, Schedule):
+        return schedule.bounds(first, last)
+    return None
+
+
+def merge(pieces: Sequence[Any]) -> tuple[float, float] | None:
+    """The range of a union of ranges (None if any is unknown)."""
+    if any(p is None for p in pieces):
+        return None
+    return min(p[0] for p in pieces), max(p[1] for p in pieces)
+
+
+def interval_product(ranges: Sequence[Any]) -> tuple[float, float] | None:
+    """The range of a product of factors with the given ranges, over the same steps.
+
+    Exact when at most one factor varies (its extremes, scaled by the constant
+    ones); otherwise the product of the intervals, which holds every value but
+    may not be reached.
+    """
+    if any(r is None for r in ranges):
+        return None
+    lo, hi = 1.0, 1.0
+    for a, b in ranges:
+        corners = [lo * a, lo * b, hi * a, hi * b]
+        corners = [0.0 if np.isnan(c) else c for c in corners]  # 0 * inf: a zero factor
+        lo, hi = min(corners), max(corners)
+    return lo, hi
 
 
 def _schedule_list(name: str, schedules: Any, min_len: int) -> list[Callable]:
@@ -58,7 +97,16 @@ def join(schedules: Sequence[Any], boundaries: Sequence[int]):
             value = jnp.where(t < b, value, part(t - b))
         return value
 
-    return schedule
+    def extent(first, last):
+        begins, ends = [0, *bounds], [b - 1 for b in bounds] + [INT32_MAX]
+        pieces = []
+        for part, begin, end in zip(parts, begins, ends, strict=True):
+            a, b = max(first, begin), min(last, end)
+            if a <= b:  # part i runs from its own step 0 at boundaries[i - 1]
+                pieces.append(inner_bounds(part, a - begin, b - begin))
+        return merge(pieces)
+
+    return schedule, extent
 
 
 @schedule_factory
@@ -82,7 +130,10 @@ def product(schedules: Sequence[Any]):
             value = value * part(t)
         return value
 
-    return schedule
+    def extent(first, last):
+        return interval_product([inner_bounds(part, first, last) for part in parts])
+
+    return schedule, extent
 
 
 @schedule_factory
@@ -111,13 +162,20 @@ def per_epoch(
     """
     spe = check_int("steps_per_epoch", steps_per_epoch, low=1)
     if num_epochs is not None:
-        epochs = check_int("num_epochs", num_epochs, low=1)
+        # The table is built here, in Python: at most 2**20 epochs.
+        epochs = check_int("num_epochs", num_epochs, low=1, high=1 << 20)
         if not callable(fn):
             raise TypeError("fn must be a function when num_epochs is given")
+        check_callable("fn", fn, num_args=1 if init_value is None else 2)
+        if init_value is not None:
+            number("init_value", init_value)
         table, lr = [], init_value
         for epoch in range(epochs):
-            lr = fn(epoch) if init_value is None else fn(epoch, lr)
-            table.append(float(check_number(f"fn({epoch})", lr)))
+            try:
+                lr = fn(epoch) if init_value is None else fn(epoch, lr)
+            except Exception as e:
+                raise ValueError(f"fn({epoch}) raised {type(e).__name__}: {e}") from e
+            table.append(float(number(f"fn({epoch})", lr)))
         return per_epoch(table, spe)
     if init_value is not None:
         raise ValueError("init_value is only used with num_epochs (to tabulate fn(epoch, lr))")
@@ -125,14 +183,22 @@ def per_epoch(
         if not fn:
             raise ValueError("fn must not be an empty sequence")
         for i, v in enumerate(fn):
-            check_number(f"fn[{i}]", v)
+            number(f"fn[{i}]", v)
 
         def from_table(t):
             table = jnp.stack([as_float(v) for v in fn])
             return table[jnp.minimum(t // spe, len(fn) - 1)]
 
-        return from_table
+        def extent(first, last):
+            table = np.array([f64(v) for v in fn])
+            return extremes(lambda t: table[np.minimum(t // spe, len(fn) - 1)],
+                            np.arange(first // spe, min(last // spe, len(fn) - 1) + 1) * spe,
+                            first, last)
+
+        return from_table, (extent if concrete(list(fn)) else None)
     if not callable(fn):
-        raise TypeError(f"fn must be a sequence of values or a function of the epoch, got {fn!r}")
+        raise TypeError(
+            f"fn must be a sequence of values or a function of the epoch, got {fn!r}")
+    check_schedule("fn", fn)
     return lambda t: fn(t // spe)
 

@@ -15,6 +15,10 @@ from optaxlr.schedules._base import REGISTRY, Schedule
 
 __all__ = ["to_config", "from_config", "parse"]
 
+#: Schedules nest (``warmup(cosine(...))``), but not deeper than this: a config or
+#: spec nested deeper is refused with a ValueError, not a RecursionError.
+MAX_DEPTH = 32
+
 
 def _names() -> str:
     return ", ".join(sorted(REGISTRY))
@@ -59,11 +63,13 @@ def to_config(schedule: Schedule) -> dict[str, Any]:
     return config
 
 
-def _decode(value: Any) -> Any:
+def _decode(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"schedule config nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, Mapping) and "name" in value:
-        return from_config(value)
+        return _from_config(value, depth)
     if isinstance(value, list):
-        return [_decode(v) for v in value]
+        return [_decode(v, depth + 1) for v in value]
     return value
 
 
@@ -79,42 +85,72 @@ def from_config(config: Mapping[str, Any] | str) -> Schedule:
       ...                                    "decay_steps": 1000})
     """
     if isinstance(config, str):
-        config = json.loads(config)
+        try:
+            config = json.loads(config)
+        except RecursionError:
+            raise ValueError(f"schedule config nested deeper than {MAX_DEPTH} levels") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"schedule config is not valid JSON: {e}") from None
+    return _from_config(config, 0)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _from_config(config: Any, depth: int) -> Schedule:
     if not isinstance(config, Mapping) or "name" not in config:
-        raise TypeError(f"a schedule config is a dict with a 'name' key, got {config!r}")
+        raise TypeError(f"a schedule config is a dict with a 'name' key, got {_short(config)}")
     name = config["name"]
+    if not isinstance(name, str):
+        raise TypeError(f"a schedule config's 'name' must be a string, got {_short(name)}")
     if name not in REGISTRY:
         raise ValueError(f"unknown schedule {name!r}; valid names: {_names()}")
+    keys = [k for k in config if k != "name"]
+    for key in keys:
+        if not isinstance(key, str):
+            raise TypeError(f"schedule {name!r}: parameter names must be strings, got {key!r}")
     constructor = REGISTRY[name]
     valid = list(inspect.signature(constructor).parameters)
-    unknown = sorted(set(config) - {"name"} - set(valid))
+    unknown = sorted(set(keys) - set(valid))
     if unknown:
         raise ValueError(
             f"unknown parameter(s) {', '.join(unknown)} for schedule {name!r}; "
             f"valid parameters: {', '.join(valid)}"
         )
-    return constructor(**{k: _decode(v) for k, v in config.items() if k != "name"})
+    return constructor(**{k: _decode(config[k], depth + 1) for k in keys})
 
 
-def _literal(node: ast.AST) -> Any:
+def _literal(node: ast.AST, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"schedule spec nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, ast.Call):
-        return _call(node)
+        return _call(node, depth + 1)
     if isinstance(node, ast.List | ast.Tuple):
-        return [_literal(e) for e in node.elts]
+        return [_literal(e, depth + 1) for e in node.elts]
     try:
         return ast.literal_eval(node)
-    except ValueError:
-        raise ValueError(f"not a number, list or schedule call: {ast.unparse(node)!r}") from None
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise ValueError(
+            f"not a number, list or schedule call: {_short(ast.unparse(node))}") from None
 
 
-def _call(node: ast.Call) -> Schedule:
+def _call(node: ast.Call, depth: int) -> Schedule:
     if not isinstance(node.func, ast.Name):
-        raise ValueError(f"expected a schedule name, got {ast.unparse(node.func)!r}")
+        raise ValueError(f"expected a schedule name, got {_short(ast.unparse(node.func))}")
     name = node.func.id
     if name not in REGISTRY:
         raise ValueError(f"unknown schedule {name!r}; valid names: {_names()}")
-    args = [_literal(a) for a in node.args]
-    kwargs = {k.arg: _literal(k.value) for k in node.keywords}
+    if any(isinstance(a, ast.Starred) for a in node.args) or any(
+            k.arg is None for k in node.keywords):
+        raise ValueError(f"{name}(): write the arguments out; * and ** are not accepted")
+    names = [k.arg for k in node.keywords]
+    for arg in names:
+        if names.count(arg) > 1:
+            raise ValueError(f"{name}(): {arg} is given more than once")
+    args = [_literal(a, depth) for a in node.args]
+    kwargs = {k.arg: _literal(k.value, depth) for k in node.keywords}
     return REGISTRY[name](*args, **kwargs)
 
 
@@ -124,15 +160,19 @@ def parse(spec: str) -> Schedule:
     Calls nest (``"warmup(cosine(0.1, 900), warmup_steps=100)"``) and take only
     literals, so parsing never runs arbitrary code.
     """
+    if not isinstance(spec, str):
+        raise TypeError(f"a schedule spec is a string, got {type(spec).__name__}")
     spec = spec.strip()
     if spec.startswith("{"):
         return from_config(spec)
     try:
         tree = ast.parse(spec, mode="eval").body
     except SyntaxError as e:
-        raise ValueError(f"cannot parse schedule {spec!r}: {e.msg}") from None
+        raise ValueError(f"cannot parse schedule {_short(spec)}: {e.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ValueError(f"cannot parse schedule {_short(spec)}: nested too deeply") from None
     if isinstance(tree, ast.Name):
         tree = ast.Call(func=tree, args=[], keywords=[])
     if not isinstance(tree, ast.Call):
-        raise ValueError(f"expected a schedule call like 'cosine(0.1, 1000)', got {spec!r}")
-    return _call(tree)
+        raise ValueError(f"expected a schedule call like 'cosine(0.1, 1000)', got {_short(spec)}")
+    return _call(tree, 0)

@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
-from optaxlr._validation import check_choice, check_int, check_number, concrete_float
-from optaxlr.schedules._base import schedule_factory
-from optaxlr.schedules._numerics import as_float, exp_scaled, half_cosine, log_split
+from optaxlr._validation import (
+    FLOAT32_MAX,
+    INT32_MAX,
+    check_bool,
+    check_choice,
+    check_int,
+    concrete_float,
+)
+from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._numerics import (
+    as_float,
+    concrete,
+    cos_weight64,
+    exp_scaled,
+    extremes,
+    f64,
+    half_cosine,
+    log_split,
+)
 
 __all__ = ["cosine", "linear_cosine", "cosine_restarts"]
+
+#: Ranges of at most this many steps are evaluated step by step for exact bounds.
+_DENSE = 1 << 20
+
+
+def _span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
+    """Refuses ends whose difference overflows float32 (the formula takes ``init - end``)."""
+    if concrete(init_value, end_value) and abs(f64(init_value) - f64(end_value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"{end_name}: {init_name} - {end_name} = {f64(init_value) - f64(end_value):g} "
+            f"overflows float32"
+        )
 
 
 @schedule_factory
@@ -32,22 +62,43 @@ def cosine(
 
     Examples:
       >>> optaxlr.schedules.cosine(1.0, decay_steps=100)(50)
-      Array(0.5, dtype=float32)
+      Array(0.49999997, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("end_value", end_value)
+    number("init_value", init_value)
+    number("end_value", end_value)
     steps = check_int("decay_steps", decay_steps, low=1)
-    check_number("exponent", exponent, low=0.0, low_open=True)
+    number("exponent", exponent, low=0.0, low_open=True)
+    check_bool("periodic", periodic)
+    linear_mix = concrete_float(exponent) == 1.0
+    if not linear_mix:
+        _span("init_value", init_value, "end_value", end_value)
+    period = 2 * steps
 
     def schedule(t):
-        t = t % (2 * steps) if periodic else jnp.minimum(t, steps)
-        if concrete_float(exponent) == 1.0:  # init * c + end * (1 - c), both weights exact
+        if periodic:
+            # A period longer than the int32 range never wraps (and cannot be an int32).
+            t = t % period if period <= INT32_MAX else t
+        else:
+            t = jnp.minimum(t, steps)
+        if linear_mix:  # init * c + end * (1 - c), both weights exact
             return as_float(init_value) * half_cosine(t, steps) + as_float(
                 end_value) * half_cosine(steps - t, steps)
         shape = jnp.power(half_cosine(t, steps), as_float(exponent))
         return as_float(end_value) + (as_float(init_value) - as_float(end_value)) * shape
 
-    return schedule
+    def extent(first, last):
+        init, end, p = f64(init_value), f64(end_value), f64(exponent)
+
+        def value64(t):
+            t = t % period if periodic else np.minimum(t, steps)
+            if linear_mix:
+                return init * cos_weight64(t, steps) + end * cos_weight64(steps - t, steps)
+            return end + (init - end) * cos_weight64(t, steps) ** p
+
+        k = -(-first // steps) * steps  # the first multiple of decay_steps in the range
+        return extremes(value64, [steps, k, k + steps], first, last)
+
+    return schedule, (extent if concrete(init_value, end_value, exponent) else None)
 
 
 @schedule_factory
@@ -66,11 +117,11 @@ def linear_cosine(
       >>> optaxlr.schedules.linear_cosine(1.0, decay_steps=100)(100)
       Array(0.001, dtype=float32)
     """
-    check_number("init_value", init_value)
+    number("init_value", init_value)
     steps = check_int("decay_steps", decay_steps, low=1)
-    check_number("num_periods", num_periods, low=0.0)
-    check_number("alpha", alpha, low=0.0)
-    check_number("beta", beta, low=0.0)
+    number("num_periods", num_periods, low=0.0)
+    number("alpha", alpha, low=0.0)
+    number("beta", beta, low=0.0)
 
     def schedule(t):
         t = jnp.minimum(t, steps)
@@ -78,31 +129,102 @@ def linear_cosine(
         wave = half_cosine(2.0 * as_float(num_periods) * as_float(t), steps)
         return as_float(init_value) * ((as_float(alpha) + linear_left) * wave + as_float(beta))
 
-    return schedule
+    def extent(first, last):
+        init, n, a, b = f64(init_value), f64(num_periods), f64(alpha), f64(beta)
+
+        def shape64(t):
+            t = np.minimum(t, steps)
+            return (a + (steps - t) / steps) * cos_weight64(2.0 * n * t, steps) + b
+
+        lo_t, hi_t = min(first, steps), min(last, steps)
+        if hi_t - lo_t <= _DENSE:  # every step: the product of two curves has no closed form
+            g_lo, g_hi = extremes(shape64, np.arange(lo_t, hi_t + 1), lo_t, hi_t)
+        else:
+            # Both factors are largest at step 0; the shape is >= beta, reached at T if alpha = 0.
+            g_hi = float(shape64(np.array([lo_t]))[0]) if lo_t == 0 else a + (
+                steps - lo_t) / steps + b
+            g_lo = b
+        pair = (init * g_lo, init * g_hi)
+        return min(pair), max(pair)
+
+    if not concrete(init_value, num_periods, alpha, beta):
+        return schedule
+    scale = abs(f64(init_value)) * (1.0 + f64(alpha) + f64(beta))
+    if scale > FLOAT32_MAX:
+        raise ValueError(
+            f"alpha: init_value * (1 + alpha + beta) = {scale:g} overflows float32"
+        )
+    return schedule, extent
+
+
+# --- cosine_restarts ---------------------------------------------------------------------
+
+#: At most this many cycles in the int32 range are tabulated for exact restart steps.
+_TABLE = 1 << 15
+
+
+def _cycle_table(first: int, mult: float, limit: int | None, max_cycles: int):
+    """Start (float64) and length of every cycle that starts at or before the int32 maximum.
+
+    Cycle ``i`` starts at ``first * (mult**i - 1) / (mult - 1)``: with an integer
+    ``mult`` an exact integer (torch's ``T_mult``, computed here in Python
+    integers), otherwise its float64 value, and the cycle's first step is the
+    ceiling. With ``cycle_limit``, cycles past the limit are not needed (one
+    more is kept: the value there is ``end_value``). None if there are more
+    than ``max_cycles``.
+    """
+    cap = None if limit is None else limit + 1
+    starts, lengths = [], []
+    if float(mult).is_integer():
+        m, s, length = int(mult), 0, first
+        while s <= INT32_MAX and (cap is None or len(starts) < cap):
+            if len(starts) >= max_cycles:
+                return None
+            starts.append(s)
+            lengths.append(length)
+            s, length = s + length, length * m
+        return np.array(starts, np.float64), np.array(lengths, np.float64)
+    # Number of cycles starting at or before INT32_MAX, from the closed form, then exact.
+    count = math.floor(math.log1p(INT32_MAX * (mult - 1.0) / first) / math.log(mult)) + 2
+    if cap is not None:
+        count = min(count, cap)
+    if count > max_cycles:
+        return None
+    i = np.arange(count, dtype=np.float64)
+    grow = np.power(mult, i)
+    starts = first * (grow - 1.0) / (mult - 1.0)
+    keep = np.ceil(starts) <= INT32_MAX
+    return starts[keep], (first * grow)[keep]
 
 
 def _cycle_position(t, first, mult):
-    """Cycle index, position in the cycle and cycle length for geometric cycle lengths."""
-    m = concrete_float(mult)
-    if m == 1.0:
-        index = t // first
-        return index, as_float(t - index * first), as_float(first)
+    """Cycle index, position in the cycle and cycle length, in float32 (traced ``mult``)."""
     tf = as_float(t)
     mult = as_float(mult)
-    integral = m is not None and float(m).is_integer()
 
     def start(i):  # first step of cycle i: first * (mult**i - 1) / (mult - 1)
-        grow = jnp.power(mult, as_float(i))
-        grow = jnp.round(grow) if integral else grow
-        return first * (grow - 1.0) / (mult - 1.0)
+        return first * (jnp.power(mult, as_float(i)) - 1.0) / (mult - 1.0)
 
     guess = jnp.floor(jnp.log1p(tf * (mult - 1.0) / first) / jnp.log(mult))
-    # log/log rounds either way at a restart; one correction each way makes it exact.
+    # log/log rounds either way at a restart; one correction each way.
     guess = jnp.where(tf < start(guess), guess - 1.0, guess)
     guess = jnp.where(tf >= start(guess + 1.0), guess + 1.0, guess)
     length = first * jnp.power(mult, guess)
-    length = jnp.round(length) if integral else length
     return guess.astype(jnp.int32), tf - start(guess), length
+
+
+def _table_position(t, starts: np.ndarray, lengths: np.ndarray):
+    """Cycle index, position and length from the cycle table: exact restart steps."""
+    first_steps = np.ceil(starts).astype(np.int64)
+    base = np.floor(starts)
+    index = jnp.searchsorted(jnp.asarray(first_steps[1:], jnp.int32), t, side="right",
+                             method="compare_all" if len(starts) <= 64 else "scan")
+    index = index.astype(jnp.int32)
+    # t - floor(start) in integers (exact), then the fraction of a start that is not one.
+    offset = jnp.asarray(base.astype(np.int32))[index]
+    frac = jnp.asarray((starts - base).astype(np.float32))[index]
+    position = as_float(t - offset) - frac
+    return index, position, jnp.asarray(lengths.astype(np.float32))[index]
 
 
 @schedule_factory
@@ -128,26 +250,40 @@ def cosine_restarts(
       the peak decays.
 
     With ``cycle_decay=1`` both equal torch ``CosineAnnealingWarmRestarts(T_0,
-    T_mult, eta_min)``. The cycle index has a closed form, so any step costs the
-    same. Cycles repeat forever unless ``cycle_limit`` is given, after which the
-    value stays at ``end_value``.
+    T_mult, eta_min)``, and with an integer ``cycle_mult`` the restarts are at
+    exactly torch's steps, ``first_cycle_steps * (cycle_mult**i - 1) /
+    (cycle_mult - 1)``, up to the int32 maximum: the restart steps are computed
+    in integers when the schedule is built, and a step is looked up among them.
+    A non-integer ``cycle_mult`` restarts at the first step at or after that
+    start (computed in float64; in float32 when ``cycle_mult`` is traced or
+    makes more than 32768 cycles). Cycles repeat forever unless ``cycle_limit``
+    is given, after which the value stays at ``end_value``.
 
     Examples:
       >>> s = optaxlr.schedules.cosine_restarts(1.0, first_cycle_steps=10, cycle_mult=2.0)
       >>> s(10), s(30)  # restarts at 10 and 10 + 20
       (Array(1., dtype=float32), Array(1., dtype=float32))
     """
-    check_number("init_value", init_value)
+    number("init_value", init_value)
     first = check_int("first_cycle_steps", first_cycle_steps, low=1)
-    check_number("cycle_mult", cycle_mult, low=1.0)
-    check_number("cycle_decay", cycle_decay, low=0.0, low_open=True)
-    check_number("end_value", end_value)
+    number("cycle_mult", cycle_mult, low=1.0)
+    number("cycle_decay", cycle_decay, low=0.0, low_open=True)
+    number("end_value", end_value)
     limit = None if cycle_limit is None else check_int("cycle_limit", cycle_limit, low=1)
     check_choice("convention", convention, ("keras", "timm"))
+    _span("init_value", init_value, "end_value", end_value)
     log_decay = log_split(cycle_decay)
+    m = concrete_float(cycle_mult)
+    table = None if m is None or m == 1.0 else _cycle_table(first, m, limit, _TABLE)
 
     def schedule(t):
-        index, position, length = _cycle_position(t, first, cycle_mult)
+        if m == 1.0:
+            index = t // first
+            position, length = as_float(t - index * first), as_float(first)
+        elif table is not None:
+            index, position, length = _table_position(t, *table)
+        else:
+            index, position, length = _cycle_position(t, first, cycle_mult)
         c = half_cosine(position, length)
         decay = exp_scaled(as_float(index), log_decay)
         init, end = as_float(init_value), as_float(end_value)
@@ -159,5 +295,64 @@ def cosine_restarts(
             value = jnp.where(index < limit, value, end)
         return value
 
-    return schedule
+    if not concrete(init_value, cycle_mult, cycle_decay, end_value):
+        return schedule
+    extent = _restarts_extent(f64(init_value), first, m, f64(cycle_decay), f64(end_value),
+                              limit, convention)
+    lo, hi = extent(0, INT32_MAX)
+    if not (abs(lo) <= FLOAT32_MAX and abs(hi) <= FLOAT32_MAX):
+        raise ValueError(
+            f"cycle_decay: with cycle_decay = {f64(cycle_decay)!r}, the value passes the float32 "
+            f"range (it reaches {hi if abs(hi) > abs(lo) else lo:g}); use a cycle_decay <= 1 "
+            f"or a cycle_limit"
+        )
+    return schedule, extent
 
+
+def _restarts_extent(init, first, m, d, end, limit, convention):
+    def value_at(index, c):
+        decay = np.power(d, np.asarray(index, np.float64))
+        if convention == "keras":
+            value = end + (init - end) * decay * c
+        else:
+            value = end + (init * decay - end) * c
+        return value if limit is None else np.where(index < limit, value, end)
+
+    if m == 1.0:
+        def value64(t):
+            return value_at(t // first, cos_weight64(t % first, first))
+
+        def candidates(first_step, last_step):
+            # Within a cycle the value is monotone; across cycles, the values at the same
+            # position are monotone in the index: the extremes are at the range's ends, or at
+            # the first or last step of its first two or last two cycles (or where the limit
+            # is reached).
+            i0, i1 = first_step // first, last_step // first
+            if limit is not None:
+                i1 = min(i1, limit)
+            out = []
+            for i in {i0, i0 + 1, i1 - 1, i1}:
+                out += [i * first, i * first + first - 1]
+            return out
+
+        return lambda a, b: extremes(value64, candidates(a, b), a, b)
+
+    table = _cycle_table(first, m, limit, _DENSE)
+    if table is None:  # too many cycles to list: the range between the curve's sup and inf
+        count = math.floor(math.log1p(INT32_MAX * (m - 1.0) / first) / math.log(m)) + 1
+        if limit is not None:
+            count = min(count, limit)
+        ends = [value_at(i, c) for i in (0, count - 1) for c in (0.0, 1.0)]
+        if limit is not None and limit < count:
+            ends.append(end)
+        return lambda a, b: (float(min(ends)), float(max(ends)))
+    starts, lengths = table
+    first_steps = np.ceil(starts).astype(np.int64)
+
+    def value64(t):
+        index = np.searchsorted(first_steps, t, side="right") - 1
+        return value_at(index, cos_weight64(t - starts[index], lengths[index]))
+
+    # Monotone within each cycle: its first and last steps are the candidates.
+    cands = np.concatenate([first_steps, first_steps[1:] - 1])
+    return lambda a, b: extremes(value64, cands[(cands >= a) & (cands <= b)], a, b)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
-from optaxlr._validation import check_int, check_number, is_traced
-from optaxlr.schedules._base import schedule_factory
-from optaxlr.schedules._numerics import as_float, exp_scaled, log_split, split_float
+from optaxlr._validation import FLOAT32_MAX, INT32_MAX, check_bool, check_int, is_traced
+from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._numerics import (
+    as_float,
+    concrete,
+    exp_scaled,
+    extremes,
+    f64,
+    log_split,
+    split_float,
+)
 
 __all__ = ["linear", "exponential", "natural_exp", "inverse_time", "polynomial", "rsqrt"]
 
@@ -18,6 +27,21 @@ def _elapsed(t, begin: int, steps: int, staircase: bool):
     """``(t - begin) / steps`` in the units an exponent needs: whole periods if staircase."""
     t = jnp.maximum(t - begin, 0)
     return t // steps if staircase else t
+
+
+def _elapsed64(t, begin: int, steps: int, staircase: bool) -> np.ndarray:
+    """`_elapsed` divided by ``steps`` (the exponent itself), in float64."""
+    t = np.maximum(np.asarray(t, np.int64) - begin, 0)
+    return (t // steps).astype(np.float64) if staircase else t / steps
+
+
+def _span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
+    """Refuses ends whose difference overflows float32 (the formula takes ``init - end``)."""
+    if concrete(init_value, end_value) and abs(f64(init_value) - f64(end_value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"{end_name}: {init_name} - {end_name} = {f64(init_value) - f64(end_value):g} "
+            f"overflows float32"
+        )
 
 
 @schedule_factory
@@ -33,8 +57,8 @@ def linear(init_value: Any, end_value: Any, transition_steps: int, transition_be
       >>> optaxlr.schedules.linear(0.0, 1.0, transition_steps=10)(5)
       Array(0.5, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("end_value", end_value)
+    number("init_value", init_value)
+    number("end_value", end_value)
     steps = check_int("transition_steps", transition_steps, low=1)
     begin = check_int("transition_begin", transition_begin, low=0)
 
@@ -44,7 +68,16 @@ def linear(init_value: Any, end_value: Any, transition_steps: int, transition_be
         left, gone = as_float(steps - done) / steps, as_float(done) / steps
         return as_float(init_value) * left + as_float(end_value) * gone
 
-    return schedule
+    def extent(first, last):
+        init, end = f64(init_value), f64(end_value)
+
+        def value64(t):
+            done = np.clip(t - begin, 0, steps)
+            return init * ((steps - done) / steps) + end * (done / steps)
+
+        return extremes(value64, [begin, begin + steps], first, last)
+
+    return schedule, (extent if concrete(init_value, end_value) else None)
 
 
 @schedule_factory
@@ -68,23 +101,53 @@ def exponential(
       >>> optaxlr.schedules.exponential(1.0, decay_rate=0.5, decay_steps=10)(20)
       Array(0.25, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("decay_rate", decay_rate, low=0.0, low_open=True)
+    number("init_value", init_value)
+    number("decay_rate", decay_rate, low=0.0, low_open=True)
     steps = check_int("decay_steps", decay_steps, low=1)
-    begin = check_int("transition_begin", transition_begin, low=0)
+    check_bool("staircase", staircase)
     if end_value is not None:
-        check_number("end_value", end_value)
+        number("end_value", end_value)
+    begin = check_int("transition_begin", transition_begin, low=0)
     rate = log_split(decay_rate, 1.0 if staircase else 1.0 / steps)
 
     def schedule(t):
-        value = as_float(init_value) * exp_scaled(_elapsed(t, begin, steps, staircase), rate)
+        # The factor saturates at the float32 maximum, so 0 * factor stays 0.
+        factor = jnp.minimum(exp_scaled(_elapsed(t, begin, steps, staircase), rate), FLOAT32_MAX)
+        value = as_float(init_value) * factor
         if end_value is None:
             return value
         bound = as_float(end_value)
         return jnp.where(as_float(decay_rate) < 1.0, jnp.maximum(value, bound),
                          jnp.minimum(value, bound))
 
-    return schedule
+    if not concrete(init_value, decay_rate, end_value):
+        return schedule
+    init, g = f64(init_value), f64(decay_rate)
+    end = None if end_value is None else f64(end_value)
+
+    def value64(t):
+        e = _elapsed64(t, begin, steps, staircase)
+        value = init * np.exp(e * math.log(g)) if init else np.zeros(e.shape)
+        if end is None:
+            return value
+        return np.maximum(value, end) if g < 1.0 else np.minimum(value, end)
+
+    def extent(first, last):
+        return extremes(value64, [], first, last)
+
+    lo, hi = extent(0, INT32_MAX)
+    if not (abs(lo) <= FLOAT32_MAX and abs(hi) <= FLOAT32_MAX):
+        room = (math.log(FLOAT32_MAX) - math.log(abs(init))) / math.log(g)
+        at = begin + (math.floor(room) + 1) * steps if staircase else begin + math.ceil(
+            room * steps)
+        cap = ("pass end_value to cap it" if init > 0
+               else "end_value caps only a positive init_value")
+        raise ValueError(
+            f"decay_rate: with decay_rate = {g!r} > 1, init_value * decay_rate ** (step / "
+            f"decay_steps) passes the float32 range by step {at}; {cap}, or use a smaller "
+            f"decay_rate"
+        )
+    return schedule, extent
 
 
 @schedule_factory
@@ -95,15 +158,23 @@ def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircas
       >>> optaxlr.schedules.natural_exp(1.0, decay_rate=0.1, decay_steps=10)(10)
       Array(0.9048374, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("decay_rate", decay_rate, low=0.0)
+    number("init_value", init_value)
+    number("decay_rate", decay_rate, low=0.0)
     steps = check_int("decay_steps", decay_steps, low=1)
+    check_bool("staircase", staircase)
     scale = 1.0 if staircase else 1.0 / steps
     if is_traced(decay_rate):
         rate = (-as_float(decay_rate) * scale, np.float32(0.0))
     else:
         rate = split_float(-float(np.asarray(decay_rate)) * scale)
-    return lambda t: as_float(init_value) * exp_scaled(_elapsed(t, 0, steps, staircase), rate)
+
+    def extent(first, last):
+        init, r = f64(init_value), f64(decay_rate)
+        return extremes(lambda t: init * np.exp(-r * _elapsed64(t, 0, steps, staircase)), [],
+                        first, last)
+
+    return (lambda t: as_float(init_value) * exp_scaled(_elapsed(t, 0, steps, staircase), rate)
+            ), (extent if concrete(init_value, decay_rate) else None)
 
 
 @schedule_factory
@@ -114,16 +185,22 @@ def inverse_time(init_value: Any, decay_rate: Any, decay_steps: int = 1, stairca
       >>> optaxlr.schedules.inverse_time(1.0, decay_rate=1.0, decay_steps=10)(10)
       Array(0.5, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("decay_rate", decay_rate, low=0.0)
+    number("init_value", init_value)
+    number("decay_rate", decay_rate, low=0.0)
     steps = check_int("decay_steps", decay_steps, low=1)
+    check_bool("staircase", staircase)
 
     def schedule(t):
         p = _elapsed(t, 0, steps, staircase)
         periods = as_float(p) if staircase else as_float(p) / as_float(steps)
         return as_float(init_value) / (1.0 + as_float(decay_rate) * periods)
 
-    return schedule
+    def extent(first, last):
+        init, r = f64(init_value), f64(decay_rate)
+        return extremes(lambda t: init / (1.0 + r * _elapsed64(t, 0, steps, staircase)), [],
+                        first, last)
+
+    return schedule, (extent if concrete(init_value, decay_rate) else None)
 
 
 @schedule_factory
@@ -140,10 +217,12 @@ def polynomial(
       >>> optaxlr.schedules.polynomial(1.0, 0.0, decay_steps=10, power=2.0)(5)
       Array(0.25, dtype=float32)
     """
-    check_number("init_value", init_value)
-    check_number("end_value", end_value)
+    number("init_value", init_value)
+    number("end_value", end_value)
     steps = check_int("decay_steps", decay_steps, low=1)
-    check_number("power", power, low=0.0, low_open=True)
+    number("power", power, low=0.0, low_open=True)
+    check_bool("cycle", cycle)
+    _span("init_value", init_value, "end_value", end_value)
 
     def schedule(t):
         if cycle:
@@ -158,7 +237,23 @@ def polynomial(
         span = as_float(init_value) - as_float(end_value)
         return span * jnp.power(left, as_float(power)) + as_float(end_value)
 
-    return schedule
+    def extent(first, last):
+        init, end, p = f64(init_value), f64(end_value), f64(power)
+
+        def value64(t):
+            if cycle:
+                periods = np.maximum(-(-t // steps), 1)
+                left = (periods * steps - t) / (periods * steps)
+            else:
+                left = (steps - np.minimum(t, steps)) / steps
+            return (init - end) * left**p + end
+
+        # Cycling: the value falls within each period (k * steps, (k + 1) * steps] to `end`
+        # at its last step; the highest value in a range is at its start or a period's start.
+        k = -(-first // steps) * steps
+        return extremes(value64, [steps, k, k + 1], first, last)
+
+    return schedule, (extent if concrete(init_value, end_value, power) else None)
 
 
 @schedule_factory
@@ -180,15 +275,20 @@ def rsqrt(init_value: Any, warmup_steps: int = 0, timescale: Any = None):
       >>> optaxlr.schedules.rsqrt(1.0, warmup_steps=100)(400)
       Array(0.5, dtype=float32)
     """
-    check_number("init_value", init_value)
+    number("init_value", init_value)
     warm = check_int("warmup_steps", warmup_steps, low=0)
     if timescale is None:
         timescale = max(warm, 1)
-    check_number("timescale", timescale, low=0.0, low_open=True)
+    number("timescale", timescale, low=0.0, low_open=True)
 
     def schedule(t):
         past = as_float(jnp.maximum(t - warm, 0))
         return as_float(init_value) * jnp.sqrt(as_float(timescale) / (as_float(timescale) + past))
 
-    return schedule
+    def extent(first, last):
+        init, ts = f64(init_value), f64(timescale)
+        return extremes(lambda t: init * np.sqrt(ts / (ts + np.maximum(t - warm, 0))), [],
+                        first, last)
+
+    return schedule, (extent if concrete(init_value, timescale) else None)
 

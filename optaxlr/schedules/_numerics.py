@@ -82,6 +82,61 @@ def exp_scaled(x: jax.Array, c: tuple[Any, Any]) -> jax.Array:
     h_hi, h_lo = _veltkamp(hi)
     err = ((x_hi * h_hi - p) + x_hi * h_lo + x_lo * h_hi) + x_lo * h_lo
     tail = err + x * lo
-    # exp(-inf) * nan-free tail: guard the tail where p is infinite.
-    tail = jnp.where(jnp.isfinite(p), tail, 0.0)
+    # The tail is the (absolute) rounding error of p: it matters only where exp(p) is a
+    # normal float32 number. Far beyond (|p| of 1e8 at step 2**31, where it can exceed 1 and
+    # flip the sign of inf) or where p is infinite, exp(p) is 0 or inf by itself.
+    # The Veltkamp split of a constant beyond 8e34 overflows (NaN): no correction there either.
+    tail = jnp.where((jnp.abs(p) < 128.0) & jnp.isfinite(tail), tail, 0.0)
     return jnp.exp(p) * (1.0 + tail)
+
+
+# --- exact bounds -------------------------------------------------------------------------
+
+
+def concrete(*values: Any) -> bool:
+    """True when no value (or element of a list of values) is a JAX tracer."""
+    for v in values:
+        if isinstance(v, list | tuple):
+            if not concrete(*v):
+                return False
+        elif is_traced(v):
+            return False
+    return True
+
+
+def f64(x: Any) -> float:
+    return float(np.asarray(x, dtype=np.float64))
+
+
+def extremes(value64, steps, first: int, last: int) -> tuple[float, float]:
+    """Min and max of ``value64`` (a float64 NumPy version of the formula) over candidate steps.
+
+    ``steps`` are the steps where the formula can have an extremum (phase edges,
+    peaks); they are clipped into ``[first, last]``, whose ends are added, so
+    the result is the exact range over ``first..last`` when the formula is
+    monotone between consecutive candidates.
+    """
+    if not isinstance(steps, np.ndarray):
+        steps = np.array([int(s) for s in steps], dtype=np.int64)
+    ts = np.concatenate([np.asarray(steps, np.int64).ravel(), np.array([first, last], np.int64)])
+    ts = np.unique(np.clip(ts, first, last))
+    with np.errstate(all="ignore"):
+        v = np.asarray(value64(ts), dtype=np.float64)
+    v = np.broadcast_to(v, ts.shape)
+    if np.isnan(v).any():
+        return math.nan, math.nan
+    return float(v.min()), float(v.max())
+
+
+def cos_weight64(num, den):
+    """Float64 ``(1 + cos(pi * num / den)) / 2`` for ``num >= 0``, computed as `half_cosine`.
+
+    Exactly 0 at odd multiples of ``den`` and 1 at even ones (period ``2 * den``).
+    """
+    num = np.asarray(num, np.float64)
+    den = np.asarray(den, np.float64)
+    v = np.mod(num, 2.0 * den)
+    w = np.minimum(v, 2.0 * den - v)
+    r = np.where(w <= 0.5 * den, np.cos(0.5 * np.pi * (w / den)),
+                 np.sin(0.5 * np.pi * ((den - w) / den)))
+    return r * r

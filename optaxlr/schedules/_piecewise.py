@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from optaxlr._validation import check_choice, check_int, check_number, check_sorted_ints
-from optaxlr.schedules._base import schedule_factory
-from optaxlr.schedules._numerics import as_float, exp_scaled, log_split
+from optaxlr._validation import FLOAT32_MAX, INT32_MAX, check_choice, check_int, check_sorted_ints
+from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._numerics import as_float, concrete, exp_scaled, extremes, f64, log_split
 
 __all__ = ["constant", "piecewise_constant", "step_decay", "multistep"]
 
@@ -23,8 +25,9 @@ def constant(value: Any):
       >>> optaxlr.schedules.constant(0.1)(5)
       Array(0.1, dtype=float32)
     """
-    check_number("value", value)
-    return lambda t: as_float(value)
+    number("value", value)
+    extent = (lambda first, last: (f64(value), f64(value))) if concrete(value) else None
+    return (lambda t: as_float(value)), extent
 
 
 def _count_reached(t: jax.Array, boundaries: Sequence[int], inclusive: bool) -> jax.Array:
@@ -65,14 +68,22 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[Any], convent
             f"values must have len(boundaries) + 1 = {len(bounds) + 1} entries, got {len(values)}"
         )
     for i, v in enumerate(values):
-        check_number(f"values[{i}]", v)
+        number(f"values[{i}]", v)
     inclusive = convention != "keras"
 
     def schedule(t):
         table = jnp.stack([as_float(v) for v in values])
         return table[_count_reached(t, bounds, inclusive)]
 
-    return schedule
+    def extent(first, last):
+        table = np.array([f64(v) for v in values])
+
+        def value64(t):
+            return table[np.searchsorted(bounds, t, side="right" if inclusive else "left")]
+
+        return extremes(value64, [b + d for b in bounds for d in (-1, 0, 1)], first, last)
+
+    return schedule, (extent if concrete(list(values)) else None)
 
 
 def _decay_factor(count: jax.Array, gamma: Any) -> jax.Array:
@@ -88,10 +99,12 @@ def step_decay(init_value: Any, step_size: int, gamma: Any = 0.1):
       >>> s(30)  # the 31st update uses the decayed value
       Array(0.01, dtype=float32)
     """
-    check_number("init_value", init_value, low=0.0)
+    number("init_value", init_value, low=0.0)
     size = check_int("step_size", step_size, low=1)
-    check_number("gamma", gamma, low=0.0, low_open=True)
-    return lambda t: as_float(init_value) * _decay_factor(t // size, gamma)
+    number("gamma", gamma, low=0.0, low_open=True)
+    _check_growth(init_value, gamma, INT32_MAX // size, "gamma ** (step // step_size)", size)
+    return (lambda t: as_float(init_value) * _decay_factor(t // size, gamma)), _geometric_extent(
+        init_value, gamma, lambda t: t // size)
 
 
 @schedule_factory
@@ -105,7 +118,38 @@ def multistep(init_value: Any, milestones: Sequence[int], gamma: Any = 0.1):
       >>> s(80)
       Array(0.001, dtype=float32)
     """
-    check_number("init_value", init_value, low=0.0)
+    number("init_value", init_value, low=0.0)
     marks = check_sorted_ints("milestones", milestones)
-    check_number("gamma", gamma, low=0.0, low_open=True)
-    return lambda t: as_float(init_value) * _decay_factor(_count_reached(t, marks, True), gamma)
+    number("gamma", gamma, low=0.0, low_open=True)
+    _check_growth(init_value, gamma, len(marks), "gamma ** len(milestones)", None)
+    return (lambda t: as_float(init_value) * _decay_factor(_count_reached(t, marks, True), gamma)
+            ), _geometric_extent(init_value, gamma,
+                                 lambda t: np.searchsorted(marks, t, side="right"))
+
+
+def _geometric_extent(init_value, gamma, count):
+    """Bounds of ``init * gamma ** count(t)``, ``count`` non-decreasing: at the range's ends."""
+    if not concrete(init_value, gamma):
+        return None
+    init, g = f64(init_value), f64(gamma)
+
+    def value64(t):
+        return init * np.power(g, np.asarray(count(t), np.float64))
+
+    return lambda first, last: extremes(value64, [], first, last)
+
+
+def _check_growth(init_value, gamma, count: int, formula: str, size: int | None) -> None:
+    """Refuses a ``gamma > 1`` that makes ``init * gamma ** count`` overflow float32."""
+    if not concrete(init_value, gamma):
+        return
+    init, g = f64(init_value), f64(gamma)
+    if g <= 1.0 or init == 0.0:
+        return
+    room = (math.log(FLOAT32_MAX) - math.log(abs(init))) / math.log(g)
+    if count > room:
+        where = f" by step {(math.floor(room) + 1) * size}" if size else ""
+        raise ValueError(
+            f"gamma: with gamma = {g!r} > 1, init_value * {formula} passes the float32 maximum"
+            f"{where}; use a gamma <= 1 (a decay) or fewer decays"
+        )

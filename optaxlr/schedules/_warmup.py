@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
-from optaxlr._validation import check_choice, check_int, check_number, concrete_float
-from optaxlr.schedules._base import schedule_factory
-from optaxlr.schedules._combinators import as_schedule
-from optaxlr.schedules._numerics import as_float, exp_scaled, half_cosine, log_split
+from optaxlr._validation import FLOAT32_MAX, check_bool, check_choice, check_int, concrete_float
+from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._combinators import as_schedule, inner_bounds, interval_product, merge
+from optaxlr.schedules._numerics import (
+    as_float,
+    concrete,
+    cos_weight64,
+    exp_scaled,
+    extremes,
+    f64,
+    half_cosine,
+    log_split,
+)
 
 __all__ = ["warmup", "warmup_stable_decay", "lr_range"]
 
@@ -30,6 +41,16 @@ def _blend(start, end, t, steps: int, mode: str):
     else:
         left, gone = half_cosine(done, steps), half_cosine(steps - done, steps)
     return start * left + end * gone
+
+
+def _blend64(start: float, end: float, t, steps: int, mode: str):
+    """`_blend` in float64."""
+    done = np.minimum(t, steps)
+    if mode == "constant":
+        return np.full(np.shape(t), start)
+    if mode == "linear":
+        return start * ((steps - done) / steps) + end * (done / steps)
+    return start * cos_weight64(done, steps) + end * cos_weight64(steps - done, steps)
 
 
 @schedule_factory
@@ -67,8 +88,9 @@ def warmup(
     """
     inner = as_schedule("schedule", schedule)
     steps = check_int("warmup_steps", warmup_steps, low=0)
-    check_number("start_value", start_value)
+    number("start_value", start_value)
     check_choice("mode", mode, _WARMUP_MODES)
+    check_bool("prefix", prefix)
     check_choice("combine", combine, ("multiply", "replace"))
     if prefix and combine != "multiply":
         raise ValueError("combine only applies with prefix=False; leave it at 'multiply'")
@@ -85,7 +107,28 @@ def warmup(
         factor = jnp.where(t < steps, _blend(start, 1.0, t, steps, mode), 1.0)
         return inner(t) * factor
 
-    return evaluate
+    def extent(first, last):
+        if steps == 0:
+            return inner_bounds(inner, first, last)
+        start = f64(start_value)
+        pieces = []
+        if first < steps:  # the warmup: monotone in the step, so its first and last steps
+            a, b = first, min(last, steps - 1)
+            if prefix or combine == "replace":
+                at0 = inner_bounds(inner, 0, 0)
+                if at0 is None:
+                    return None
+                pieces.append(extremes(lambda t: _blend64(start, at0[0], t, steps, mode), [],
+                                       a, b))
+            else:
+                factor = extremes(lambda t: _blend64(start, 1.0, t, steps, mode), [], a, b)
+                pieces.append(interval_product([inner_bounds(inner, a, b), factor]))
+        if last >= steps:
+            shift = steps if prefix else 0
+            pieces.append(inner_bounds(inner, max(first, steps) - shift, last - shift))
+        return merge(pieces)
+
+    return evaluate, (extent if concrete(start_value) else None)
 
 
 _DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
@@ -114,13 +157,18 @@ def warmup_stable_decay(
       >>> s(50), s(500), s(900)
       (Array(0.5, dtype=float32), Array(1., dtype=float32), Array(0.5, dtype=float32))
     """
-    check_number("peak_value", peak_value)
+    number("peak_value", peak_value)
     total = check_int("total_steps", total_steps, low=1)
     warm = check_int("warmup_steps", warmup_steps, low=0)
     decay = check_int("decay_steps", decay_steps, low=1)
-    check_number("end_value", end_value)
+    number("end_value", end_value)
     check_choice("decay_shape", decay_shape, _DECAY_SHAPES)
-    check_number("start_value", start_value)
+    number("start_value", start_value)
+    if concrete(peak_value, end_value) and abs(f64(peak_value) - f64(end_value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"end_value: peak_value - end_value = {f64(peak_value) - f64(end_value):g} "
+            f"overflows float32"
+        )
     if warm + decay > total:
         raise ValueError(
             f"warmup_steps + decay_steps must be <= total_steps ({total}), "
@@ -142,7 +190,25 @@ def warmup_stable_decay(
             value = jnp.where(t < warm, _blend(start, peak, t, warm, "linear"), value)
         return value
 
-    return schedule
+    def extent(first, last):
+        peak, end, start = f64(peak_value), f64(end_value), f64(start_value)
+
+        def value64(t):
+            done = np.clip(t - decay_begin, 0, decay)
+            if decay_shape == "linear":
+                left = (decay - done) / decay
+            elif decay_shape == "cosine":
+                left = cos_weight64(done, decay)
+            else:
+                left = 1.0 - np.sqrt(done / decay)
+            value = end + (peak - end) * left
+            if warm:
+                value = np.where(t < warm, _blend64(start, peak, t, warm, "linear"), value)
+            return value
+
+        return extremes(value64, [warm - 1, warm, decay_begin, total], first, last)
+
+    return schedule, (extent if concrete(peak_value, end_value, start_value) else None)
 
 
 @schedule_factory
@@ -160,13 +226,15 @@ def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
     """
     check_choice("mode", mode, ("exp", "linear"))
     low = 0.0 if mode == "exp" else None
-    check_number("min_value", min_value, low=low, low_open=mode == "exp")
-    check_number("max_value", max_value, low=low, low_open=mode == "exp")
+    number("min_value", min_value, low=low, low_open=mode == "exp")
+    number("max_value", max_value, low=low, low_open=mode == "exp")
     last = check_int("num_steps", num_steps, low=2) - 1
     lo, hi = concrete_float(min_value), concrete_float(max_value)
     if lo is not None and hi is not None:
         if hi <= lo:
             raise ValueError(f"max_value must be greater than min_value, got {hi} <= {lo}")
+        if hi - lo > FLOAT32_MAX:
+            raise ValueError(f"max_value: max_value - min_value = {hi - lo:g} overflows float32")
         ratio = hi / lo if mode == "exp" else None
     else:
         ratio = as_float(max_value) / as_float(min_value)
@@ -179,4 +247,15 @@ def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
         lo, hi = as_float(min_value), as_float(max_value)
         return lo + (hi - lo) * (as_float(done) / last)
 
-    return schedule
+    def extent(first, last_step):
+        lo, hi = f64(min_value), f64(max_value)
+
+        def value64(t):
+            frac = np.minimum(t, last) / last
+            if mode == "exp":
+                return np.where(frac == 1.0, hi, lo * np.exp(frac * (math.log(hi) - math.log(lo))))
+            return lo + (hi - lo) * frac
+
+        return extremes(value64, [last], first, last_step)
+
+    return schedule, (extent if concrete(min_value, max_value) else None)
