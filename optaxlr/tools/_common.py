@@ -17,7 +17,7 @@ import dataclasses
 import itertools
 import math
 import sys
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
@@ -28,6 +28,7 @@ from optaxlr._validation import check_callable, check_number
 
 __all__ = [
     "Model",
+    "ModelKey",
     "as_model",
     "pure_loss",
     "rebuild",
@@ -45,6 +46,9 @@ __all__ = [
 INT32_MAX = int(np.iinfo(np.int32).max)
 
 Batch = Any
+#: ``(loss_fn, graphdef)``: hashable, it identifies a traced program (graphdef None
+#: for a plain ``loss_fn(params, batch)``).
+ModelKey = tuple[Callable[..., Any], Any]
 #: An iterable of batches (stacked up to the number of steps), or ``step -> batch``.
 Batches = Iterable[Batch] | Callable[[jax.Array], Batch]
 
@@ -66,12 +70,12 @@ class Model:
     on it compiles once however often it is called.
     """
 
-    key: Hashable
+    key: ModelKey
     params: Any
     extra: Any
 
 
-def _pure_loss(key: Hashable, params: Any, extra: Any, batch: Batch) -> tuple[jax.Array, Any]:
+def _pure_loss(key: ModelKey, params: Any, extra: Any, batch: Batch) -> tuple[jax.Array, Any]:
     loss_fn, graphdef = key
     if graphdef is None:
         loss = loss_fn(params, batch)
@@ -88,12 +92,12 @@ def _pure_loss(key: Hashable, params: Any, extra: Any, batch: Batch) -> tuple[ja
     return loss, extra
 
 
-def pure_loss(key: Hashable) -> Callable[[Any, Any, Batch], tuple[jax.Array, Any]]:
+def pure_loss(key: ModelKey) -> Callable[[Any, Any, Batch], tuple[jax.Array, Any]]:
     """The pure loss for a `Model.key`, for use inside a jitted function."""
     return lambda params, extra, batch: _pure_loss(key, params, extra, batch)
 
 
-def rebuild(key: Hashable, params: Any, extra: Any) -> Any:
+def rebuild(key: ModelKey, params: Any, extra: Any) -> Any:
     """The user's view of ``params``: the params themselves, or the nnx model."""
     _, graphdef = key
     if graphdef is None:

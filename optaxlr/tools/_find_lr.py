@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -212,7 +212,7 @@ class _Divergence:
 
     num_steps: int
     mode: str
-    records = ("lrs", "smoothed")
+    records: ClassVar[tuple[str, ...]] = ("lrs", "smoothed")
 
     def init(self) -> tuple[jax.Array, jax.Array]:
         zero = jnp.zeros([], jnp.float32)

@@ -11,14 +11,14 @@ so no copy waits on another's stopping rule).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr.tools._common import batch_at, pure_loss, rebuild
+from optaxlr.tools._common import ModelKey, batch_at, pure_loss, rebuild
 
 __all__ = ["Loop", "Outcome", "Watch", "run", "check_transformation"]
 
@@ -30,15 +30,17 @@ class Watch(Protocol):
     """
 
     #: the names of the float32 scalars ``__call__`` records at each step
-    records: tuple[str, ...]
+    records: ClassVar[tuple[str, ...]]
 
     def init(self) -> Any:
         """The watch's initial state (a pytree of arrays)."""
+        ...
 
     def __call__(
         self, state: Any, step: jax.Array, loss: jax.Array, args: Any
     ) -> tuple[Any, jax.Array, dict[str, jax.Array]]:
         """(new state, int32 stop code: 0 goes on, the values to record at ``step``)."""
+        ...
 
 
 class Loop(NamedTuple):
@@ -48,7 +50,7 @@ class Loop(NamedTuple):
     distinct `Loop` and array shapes, whatever the hyperparameter values.
     """
 
-    model_key: Hashable
+    model_key: ModelKey
     optimizer: Callable[..., optax.GradientTransformation]  # called with **hparams
     batch_fn: Callable | None
     num_steps: int
