@@ -1,5 +1,5 @@
-"""What `find_lr` and `sweep` share: a pure view of the model, the batch source,
-argument checks and the JSON form of their results.
+"""What `find_lr` and `sweep` share: a pure view of the model, the batch source
+and the JSON form of their results.
 
 Both tools compile a whole training run into one program, so they need
 
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optaxlr._validation import check_callable, check_number
+from optaxlr._validation import check_callable
 
 __all__ = [
     "Model",
@@ -38,12 +38,7 @@ __all__ = [
     "format_table",
     "json_list",
     "to_json",
-    "check_float32",
-    "INT32_MAX",
 ]
-
-#: The largest step count: the compiled loops count steps in int32.
-INT32_MAX = int(np.iinfo(np.int32).max)
 
 Batch = Any
 #: ``(loss_fn, graphdef)``: hashable, it identifies a traced program (graphdef None
@@ -237,18 +232,3 @@ def _json_value(value: Any) -> Any:
         return None
     return value
 
-
-def check_float32(name: str, value: Any, **bounds: Any) -> np.float32:
-    """`check_number`, then the same check on the float32 the compiled loop receives.
-
-    A value that is in range but rounds out of it in float32 (``1e39`` to
-    inf, ``0.99999999`` to 1.0, ``1e-50`` to 0.0) is an error too.
-    """
-    check_number(name, value, **bounds)
-    with np.errstate(over="ignore", under="ignore"):
-        x = np.float32(value)
-    try:
-        check_number(name, x, **bounds)
-    except ValueError as e:
-        raise ValueError(f"{e} (the float32 rounding of {value!r})") from None
-    return x

@@ -11,17 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._validation import check_callable, check_choice, check_int
+from optaxlr._validation import check_callable, check_choice, check_int, check_number
 from optaxlr.plotting import plot_lr_find
 from optaxlr.schedules import lr_range
-from optaxlr.tools._common import (
-    INT32_MAX,
-    Batches,
-    as_batch_source,
-    as_model,
-    check_float32,
-    to_json,
-)
+from optaxlr.tools._common import Batches, as_batch_source, as_model, to_json
 from optaxlr.tools._loop import Loop, check_transformation, run
 
 __all__ = ["find_lr", "LRFinderResult", "suggest_lrs"]
@@ -231,6 +224,12 @@ class _Divergence:
         return (average, best), stop, {"lrs": lr, "smoothed": smooth}
 
 
+def _float32(name: str, value: Any, **bounds: Any) -> np.float32:
+    """The value the loop receives, checked in float32 (``1e39`` is inf there, and
+    ``0.9999999999`` is 1.0), even when JAX computes in float64."""
+    return np.float32(check_number(name, value, dtype=np.float32, **bounds))
+
+
 def find_lr(
     loss_fn: Callable[[Any, Any], Any],
     params: Any,
@@ -292,16 +291,16 @@ def find_lr(
     """
     check_callable("optimizer", optimizer)
     check_choice("mode", mode, ("exp", "linear"))
-    steps = check_int("num_steps", num_steps, low=2, high=INT32_MAX)
-    low = check_float32("min_lr", min_lr, low=0.0, low_open=mode == "exp")
-    high = check_float32("max_lr", max_lr, low=0.0, low_open=True)
+    steps = check_int("num_steps", num_steps, low=2)  # and int32: the loop's step counter
+    low = _float32("min_lr", min_lr, low=0.0, low_open=mode == "exp")
+    high = _float32("max_lr", max_lr, low=0.0, low_open=True)
     if high <= low:
         raise ValueError(f"max_lr must be greater than min_lr, got {max_lr} and {min_lr}")
     args = {
         "min_lr": low,
         "max_lr": high,
-        "smoothing": check_float32("smoothing", smoothing, low=0.0, high=1.0, high_open=True),
-        "diverge_threshold": check_float32(
+        "smoothing": _float32("smoothing", smoothing, low=0.0, high=1.0, high_open=True),
+        "diverge_threshold": _float32(
             "diverge_threshold", diverge_threshold, low=1.0, low_open=True
         ),
     }

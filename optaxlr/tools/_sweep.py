@@ -15,16 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._validation import check_callable, check_choice, check_int, check_number
+from optaxlr._validation import check_bool, check_callable, check_choice, check_int, check_number
 from optaxlr.plotting import plot_sweep
-from optaxlr.tools._common import (
-    INT32_MAX,
-    Batches,
-    as_batch_source,
-    as_model,
-    format_table,
-    to_json,
-)
+from optaxlr.tools._common import Batches, as_batch_source, as_model, format_table, to_json
 from optaxlr.tools._loop import Loop, check_transformation, run
 
 __all__ = ["sweep", "SweepResult", "grid", "log_uniform"]
@@ -66,7 +59,7 @@ def log_uniform(
       >>> lrs = optaxlr.tools.log_uniform(0, 8)          # 8 learning rates in [1e-5, 1e-1]
       >>> wds = optaxlr.tools.log_uniform(1, 8, 1e-6, 1e-2)
     """
-    n = check_int("num", num, low=1, high=INT32_MAX)
+    n = check_int("num", num, low=1)
     check_number("low", low, low=0.0, low_open=True)
     check_number("high", high, low=0.0, low_open=True)
     if float(high) <= float(low):
@@ -282,14 +275,13 @@ def sweep(
       >>> print(result.table()); result.best_hparams()
     """
     check_callable("optimizer", optimizer)
-    steps = check_int("num_steps", num_steps, low=1, high=INT32_MAX)
+    steps = check_int("num_steps", num_steps, low=1)  # and int32: the loop's step counter
     if eval_fn is not None:
         check_callable("eval_fn", eval_fn)
     every = steps if eval_every is None else check_int("eval_every", eval_every, low=1)
     if steps % every:
         raise ValueError(f"eval_every must divide num_steps, got {every} and {steps}")
-    if not isinstance(return_params, bool):
-        raise TypeError(f"return_params must be a bool, got {return_params!r}")
+    return_params = check_bool("return_params", return_params)
     values = _check_hparams(hparams)
     _check_points(optimizer, values)
     model = as_model(loss_fn, params)
