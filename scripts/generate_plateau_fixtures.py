@@ -292,6 +292,8 @@ def main() -> None:
                         help="compare with the committed JSON instead of writing it")
     args = parser.parse_args()
     data = {
+        # Provenance: this script and the peers' versions (tests/test_fixture_provenance.py).
+        "generated_by": "scripts/generate_plateau_fixtures.py",
         "versions": {"torch": torch.__version__, "keras": keras.__version__,
                      "keras_backend": keras.backend.backend(), "numpy": np.__version__},
         "cases": torch_cases() + keras_cases(),
@@ -301,6 +303,8 @@ def main() -> None:
         old = json.loads(OUT.read_text())
         if old["cases"] != data["cases"]:
             raise SystemExit(f"{OUT} differs from what the peers give now")
+        if old.get("versions") != data["versions"]:
+            print(f"note: recorded with {old.get('versions')}, checked with {data['versions']}")
         print(f"{OUT}: {len(data['cases'])} cases, unchanged")
         return
     OUT.write_text(text)

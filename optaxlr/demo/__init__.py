@@ -19,7 +19,7 @@ Example:
   >>> [run.name for run in results.runs]
   ['adam/constant', 'momentum/cosine']
   >>> print(results.table())  # doctest: +ELLIPSIS
-  run ... lr  final acc  best acc  steps to 90%  time (s)
+  run...lr  final acc  best acc  steps to 90%  time (s)
   ...
 """
 
