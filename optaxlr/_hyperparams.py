@@ -26,12 +26,14 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from optaxlr._validation import is_traced
 
 __all__ = [
     "Hyperparam",
@@ -44,7 +46,7 @@ __all__ = [
 ]
 
 #: A hyperparameter: a number, a JAX array, or a schedule ``step -> value``.
-Hyperparam = float | jax.Array | Callable[[jax.Array], Any]
+Hyperparam = float | jax.Array | Callable[[Any], Any]
 
 
 def is_constant(value: Any) -> bool:
@@ -94,7 +96,7 @@ class HyperparamRecord:
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> HyperparamRecord:
         """A record of ``values``: numbers become constants, anything else an array leaf."""
-        constants = tuple((k, float(v)) for k, v in values.items() if is_constant(v))
+        constants = tuple((k, float(cast(float, v))) for k, v in values.items() if is_constant(v))
         arrays = {k: jnp.asarray(v, float) for k, v in values.items() if not is_constant(v)}
         return cls(arrays, constants, tuple(values))
 
@@ -123,7 +125,9 @@ class HyperparamSpec:
     def __init__(self, **hparams: Hyperparam):
         self.hparams = hparams
         self.scheduled = any(callable(v) for v in hparams.values())
-        self._constants = tuple((name, float(v)) for name, v in hparams.items() if is_constant(v))
+        self._constants = tuple(
+            (name, float(cast(float, v))) for name, v in hparams.items() if is_constant(v)
+        )
 
     def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
         """Every hyperparameter's value for the update at ``count`` (see `value_at`)."""
@@ -351,7 +355,7 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
                 "updates, build the optimizer with optax.inject_hyperparams, e.g. "
                 f"optax.inject_hyperparams(optaxlr.adamw)({entry[1]}=...)."
             )
-        if not isinstance(value, jax.core.Tracer):
+        if not is_traced(value):
             array = np.asarray(value)
             if (
                 array.shape != ()

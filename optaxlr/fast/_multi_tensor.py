@@ -481,8 +481,6 @@ def _require_flat(name: str, tree: Any) -> Layout:
 def _unsupported_states() -> list[tuple[type, str]]:
     found = []
     partition_state = getattr(optax, "PartitionState", None)
-    if partition_state is None:  # pragma: no cover - older optax
-        partition_state = getattr(optax.transforms._combining, "PartitionState", None)
     if partition_state is not None:
         found.append(
             (
@@ -569,7 +567,7 @@ def multi_tensor(
         _require_flat("params", params)
         tracked = FlatParams(params.buffers, params.layout)
         tracked.resolved_masks = 0
-        state = inner.init(tracked)
+        state = inner.init(tracked)  # pyright: ignore[reportArgumentType]: a pytree
         _check_state(state, tracked.resolved_masks)
         return state
 

@@ -10,7 +10,7 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
-from optaxlr.transforms._common import compute_dtype, init_count
+from optaxlr.transforms._common import compute_dtype, init_count, transformation
 
 __all__ = ["AccumulateState", "accumulate"]
 
@@ -108,9 +108,11 @@ def accumulate(
             shapes = jax.eval_shape(lambda a, s: apply(a, s)[0], acc, inner_state)
             try:  # zeros like the incoming updates, which carry the params' shardings
                 zeros = jax.tree.map(
-                    lambda s, g: jnp.zeros_like(g, dtype=s.dtype)
-                    if s.shape == g.shape
-                    else jnp.zeros(s.shape, s.dtype),
+                    lambda s, g: (
+                        jnp.zeros_like(g, dtype=s.dtype)
+                        if s.shape == g.shape
+                        else jnp.zeros(s.shape, s.dtype)
+                    ),
                     shapes,
                     updates,
                 )
@@ -123,4 +125,4 @@ def accumulate(
         micro_step = jnp.where(last, 0, state.micro_step + 1).astype(jnp.int32)
         return new_updates, AccumulateState(count, record, micro_step, acc, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return transformation(init_fn, update_fn, extra_args=True)

@@ -16,6 +16,7 @@ from optaxlr.transforms._common import (
     compute_dtype,
     init_count,
     lerp,
+    transformation,
     upcast,
 )
 
@@ -112,12 +113,11 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
             return (keep * avg + w * upcast(new)).astype(avg.dtype)
 
         ema = jax.tree.map(average, state.ema, params, updates)
-        next_state = ParamEmaState(
-            optax.safe_increment(state.count), spec.record(values), ema, weight
-        )
+        count = jnp.asarray(optax.safe_increment(state.count))
+        next_state = ParamEmaState(count, spec.record(values), ema, weight)
         return updates, next_state
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def ema_params(opt_state: Any, like: Any = None) -> Any:

@@ -10,7 +10,7 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
-from optaxlr.transforms._common import init_count, upcast
+from optaxlr.transforms._common import init_count, transformation, upcast
 from optaxlr.transforms._path import path_to_str
 
 __all__ = ["UpdateRatioMonitorState", "update_ratio_monitor"]
@@ -114,6 +114,7 @@ def update_ratio_monitor(
             record = measured()
         else:
             record = jax.lax.cond(state.count % every_k_steps == 0, measured, lambda: state.record)
-        return updates, UpdateRatioMonitorState(optax.safe_increment(state.count), record)
+        count = jnp.asarray(optax.safe_increment(state.count))
+        return updates, UpdateRatioMonitorState(count, record)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +11,7 @@ import optax
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
 from optaxlr.training._accumulate import check_transformation
-from optaxlr.transforms._common import init_count
+from optaxlr.transforms._common import init_count, transformation
 
 __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
 
@@ -67,10 +67,9 @@ def skip_nonfinite(
       >>> opt = optaxlr.training.skip_nonfinite(optaxlr.adam(1e-3), max_consecutive=5)
     """
     check_transformation("inner", inner)
-    if max_consecutive is None:
-        max_consecutive = _INT32_MAX
-    max_consecutive = check_int("max_consecutive", max_consecutive, low=0, high=_INT32_MAX)
-    guarded = optax.apply_if_finite(inner, max_consecutive)
+    limit = _INT32_MAX if max_consecutive is None else max_consecutive
+    limit = int(check_int("max_consecutive", limit, low=0, high=_INT32_MAX))
+    guarded = optax.apply_if_finite(inner, limit)
 
     def hyperparams_of(skipped, consecutive):
         return HyperparamRecord.of({"skipped": skipped, "consecutive_nonfinite": consecutive})
@@ -81,9 +80,10 @@ def skip_nonfinite(
 
     def update_fn(updates, state, params=None, **extra_args):
         updates, inner_state = guarded.update(updates, state.inner_state, params, **extra_args)
-        skipped_now = ~inner_state.last_finite & (inner_state.notfinite_count <= max_consecutive)
+        inner_state = cast(optax.ApplyIfFiniteState, inner_state)
+        skipped_now = ~inner_state.last_finite & (inner_state.notfinite_count <= limit)
         skipped = jnp.where(skipped_now, optax.safe_increment(state.skipped), state.skipped)
         recorded = hyperparams_of(skipped, inner_state.notfinite_count)
         return updates, SkipNonfiniteState(recorded, skipped, inner_state)
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return transformation(init_fn, update_fn, extra_args=True)

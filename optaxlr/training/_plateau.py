@@ -11,7 +11,7 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_choice, check_int, check_number
-from optaxlr.transforms._common import init_count, upcast
+from optaxlr.transforms._common import init_count, transformation, upcast
 
 __all__ = ["ReduceOnPlateauState", "reduce_on_plateau"]
 
@@ -210,8 +210,9 @@ def reduce_on_plateau(
             bad = jnp.where(in_cooldown, zero, bad)
             better = is_better(v, state.best)
             still_cooling = cooldown_counter > 0
-            bad = jnp.where(better | still_cooling, jnp.where(better, zero, bad),
-                            optax.safe_increment(bad))
+            bad = jnp.where(
+                better | still_cooling, jnp.where(better, zero, bad), optax.safe_increment(bad)
+            )
             attempt = ~better & ~still_cooling & (bad >= patience)
             reduce = attempt & (scale > f32_min_scale)
             new_scale = jnp.maximum(_times(scale, factor), f32_min_scale)
@@ -229,7 +230,7 @@ def reduce_on_plateau(
         cooldown_counter = jnp.where(reduce, jnp.asarray(cooldown, jnp.int32), cooldown_counter)
         bad = jnp.where(reduce, zero, bad)
         return ReduceOnPlateauState(
-            num_evaluations=optax.safe_increment(state.num_evaluations),
+            num_evaluations=jnp.asarray(optax.safe_increment(state.num_evaluations)),
             scale=scale,
             record=HyperparamRecord.of({"scale": scale}),
             best=jnp.where(better, v, state.best),
@@ -245,4 +246,4 @@ def reduce_on_plateau(
         updates = jax.tree.map(lambda g: (scale * upcast(g)).astype(g.dtype), updates)
         return updates, state
 
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+    return transformation(init_fn, update_fn, extra_args=True)

@@ -21,6 +21,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -97,4 +98,4 @@ def scale_by_adadelta(
             next_count(state.count), spec.record(values), square_avg, acc_delta
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

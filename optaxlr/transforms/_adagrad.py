@@ -22,6 +22,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -98,4 +99,4 @@ def scale_by_adagrad(
         new_updates, sums = unzip(updates, out, 2)
         return new_updates, ScaleByAdagradState(next_count(state.count), spec.record(values), sums)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -18,6 +18,7 @@ from optaxlr.transforms._common import (
     check_moments,
     check_params,
     check_update,
+    increment,
     init_count,
     is_static_zero,
     lerp,
@@ -26,6 +27,7 @@ from optaxlr.transforms._common import (
     one_minus_pow,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -126,6 +128,7 @@ def scale_by_adam(
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
         count = next_count(state.count)
         if bias_correction:
+            assert count is not None  # a bias correction keeps a count
             inv_bc1 = 1.0 / one_minus_pow(beta1, count, dtype)
             bc2 = one_minus_pow(beta2, count, dtype)
             # A product with a scalar, not `sqrt(v) / sqrt(bc2)`: XLA rewrites that
@@ -135,7 +138,7 @@ def scale_by_adam(
             inv_sqrt_bc2 = 1.0 / jnp.sqrt(bc2)
             inv_bc2 = 1.0 / bc2
             if nesterov:
-                inv_bc1_next = 1.0 / one_minus_pow(beta1, optax.safe_increment(count), dtype)
+                inv_bc1_next = 1.0 / one_minus_pow(beta1, increment(count), dtype)
         else:
             inv_bc1 = inv_bc1_next = inv_bc2 = inv_sqrt_bc2 = 1.0
 
@@ -169,4 +172,4 @@ def scale_by_adam(
             nu_max = None
         return new_updates, ScaleByAdamState(count, spec.record(values), mu, nu, nu_max)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -21,6 +21,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_view,
     scalar_dtype,
+    transformation,
     upcast,
 )
 from optaxlr.transforms._per_parameter import per_parameter
@@ -53,7 +54,7 @@ def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTr
         values = spec.values(state.count, scalar_dtype(updates))
         return apply(updates, values[name]), ClipState(next_count(state.count), spec.record(values))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
@@ -137,7 +138,7 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
         one_array_per_leaf(params)
         return tx.init(params)
 
-    return optax.GradientTransformation(init_fn, tx.update)
+    return transformation(init_fn, tx.update)
 
 
 def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.GradientTransformation:

@@ -26,6 +26,7 @@ __all__ = [
     "check_params",
     "check_update",
     "compute_dtype",
+    "increment",
     "init_count",
     "is_static_zero",
     "lerp",
@@ -35,9 +36,23 @@ __all__ = [
     "real_dtype",
     "real_view",
     "scalar_dtype",
+    "transformation",
     "unzip",
     "upcast",
 ]
+
+
+def transformation(
+    init_fn: Callable[..., Any], update_fn: Callable[..., Any], extra_args: bool = False
+) -> Any:
+    """``optax.GradientTransformation(init_fn, update_fn)`` (``...ExtraArgs`` if asked).
+
+    Typed loosely on purpose: optax's ``OptState`` annotation (an array tree) does not
+    admit a state holding a `HyperparamRecord` or a ``None`` count, which JAX handles.
+    """
+    if extra_args:
+        return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore
+    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
 
 
 # --- arguments ---------------------------------------------------------------------
@@ -81,7 +96,7 @@ def is_static_zero(value: Any) -> bool:
     depend on an array's value, or ``optax.inject_hyperparams`` (which passes
     arrays) would build different states in init and update.
     """
-    if isinstance(value, numbers.Number | np.generic) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real | np.floating | np.integer) and not isinstance(value, bool):
         return float(value) == 0.0
     return False
 
@@ -169,9 +184,14 @@ def init_count() -> jax.Array:
     return jnp.zeros([], jnp.int32)
 
 
+def increment(count: jax.Array) -> jax.Array:
+    """The count after one more update, saturating at the int32 maximum."""
+    return jnp.asarray(optax.safe_increment(count))
+
+
 def next_count(count: jax.Array | None) -> jax.Array | None:
     """The count after one more update (saturating), or ``None`` for a state without one."""
-    return None if count is None else optax.safe_increment(count)
+    return None if count is None else increment(count)
 
 
 # --- dtypes ----------------------------------------------------------------------------
@@ -269,7 +289,7 @@ def one_minus_pow(b: Any, t: jax.Array, dtype: Any = jnp.float32) -> jax.Array:
     return -jnp.expm1(t * _log(b, dtype))
 
 
-def lerp(a: jax.Array, b: jax.Array, w: Any) -> jax.Array:
+def lerp(a: Any, b: Any, w: Any) -> Any:
     """``a + w * (b - a)``, the exponential moving average step, as ``torch.lerp``.
 
     PyTorch switches to ``b - (b - a) * (1 - w)`` for ``w >= 0.5``; a Python

@@ -23,6 +23,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -111,4 +112,4 @@ def trace(
         new_updates, new_trace = unzip(updates, out, 2)
         return new_updates, TraceState(next_count(state.count), spec.record(values), new_trace)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

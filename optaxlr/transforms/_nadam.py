@@ -18,13 +18,14 @@ from optaxlr.transforms._common import (
     check_moments,
     check_params,
     check_update,
+    increment,
     init_count,
     lerp,
     moment_dtype,
-    next_count,
     one_minus_pow,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -99,7 +100,7 @@ def scale_by_nadam(
         del params
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)
-        count = next_count(state.count)
+        count = increment(state.count)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
         psi = values["momentum_decay"]
         t = count.astype(dtype)
@@ -126,4 +127,4 @@ def scale_by_nadam(
         new_updates, mu, nu = unzip(updates, out, 3)
         return new_updates, ScaleByNadamState(count, spec.record(values), mu_product, mu, nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -19,6 +19,7 @@ from optaxlr.transforms._common import (
     init_count,
     next_count,
     scalar_dtype,
+    transformation,
     upcast,
 )
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
@@ -131,4 +132,4 @@ def scale_by_path(
             next_count(state.count), spec.record(values)
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

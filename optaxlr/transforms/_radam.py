@@ -19,13 +19,14 @@ from optaxlr.transforms._common import (
     check_moments,
     check_params,
     check_update,
+    increment,
     init_count,
     lerp,
     moment_dtype,
-    next_count,
     one_minus_pow,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -130,7 +131,7 @@ def scale_by_radam(
         del params
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)
-        count = next_count(state.count)
+        count = increment(state.count)
         beta1, beta2, eps_t = values["b1"], values["b2"], values["eps"]
         # Products with scalar reciprocals, not quotients by scalars: XLA rewrites
         # those only where the scalar has one user (see scale_by_adam).
@@ -159,4 +160,4 @@ def scale_by_radam(
         new_updates, mu, nu = unzip(updates, out, 3)
         return new_updates, ScaleByRadamState(count, spec.record(values), mu, nu)
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

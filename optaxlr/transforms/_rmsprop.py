@@ -23,6 +23,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_view,
     scalar_dtype,
+    transformation,
     unzip,
     upcast,
 )
@@ -126,4 +127,4 @@ def scale_by_rmsprop(
             next_count(state.count), spec.record(values), nu, mu
         )
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -20,6 +20,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_dtype,
     scalar_dtype,
+    transformation,
     upcast,
 )
 from optaxlr.transforms._weight_decay import (
@@ -109,4 +110,4 @@ def scale_by_learning_rate(
             updates = add_scaled_params(updates, params, coef, mask)
         return updates, ScaleByLearningRateState(next_count(state.count), spec.record(values))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)

@@ -22,6 +22,7 @@ from optaxlr.transforms._common import (
     next_count,
     real_dtype,
     scalar_dtype,
+    transformation,
     upcast,
 )
 from optaxlr.transforms._per_parameter import per_parameter
@@ -148,7 +149,7 @@ def add_decayed_weights(
         updates = add_scaled_params(updates, params, lambda _: wd, mask)
         return updates, AddDecayedWeightsState(next_count(state.count), spec.record(values))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
 
 
 def shrink_minus_one(learning_rate: Any, weight_decay: Any, dtype: Any) -> Any:
@@ -233,4 +234,4 @@ def decoupled_weight_decay(
         )
         return updates, DecoupledWeightDecayState(next_count(state.count), spec.record(values))
 
-    return optax.GradientTransformation(init_fn, update_fn)
+    return transformation(init_fn, update_fn)
