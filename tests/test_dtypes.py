@@ -8,7 +8,6 @@ gradients torch was given and compares the parameters at the checkpoints.
 from __future__ import annotations
 
 import functools
-import json
 import pathlib
 
 import jax
@@ -18,15 +17,14 @@ import optax
 import pytest
 
 import optaxlr
+from tests.test_optimizer_fixtures import load_npz
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizer_dtypes.npz"
 
 
 @functools.cache
 def _data() -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(FIXTURES) as f:
-        arrays = {k: f[k] for k in f.files}
-    return json.loads(str(arrays.pop("manifest"))), arrays
+    return load_npz(FIXTURES)
 
 
 def _runs(group: str) -> list[dict]:

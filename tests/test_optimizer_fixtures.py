@@ -31,11 +31,16 @@ ATOL = 1e-6
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizers.npz"
 
 
-@functools.cache
-def _data() -> tuple[dict, dict[str, np.ndarray]]:
-    with np.load(FIXTURES) as f:
+def load_npz(path: pathlib.Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(manifest, arrays) of a fixture file written by a scripts/generate_*_fixtures.py."""
+    with np.load(path) as f:
         arrays = {k: f[k] for k in f.files}
     return json.loads(str(arrays.pop("manifest"))), arrays
+
+
+@functools.cache
+def _data() -> tuple[dict, dict[str, np.ndarray]]:
+    return load_npz(FIXTURES)
 
 
 def _runs() -> list[dict]:
