@@ -268,8 +268,12 @@ def test_bad_optimizer_and_loss_are_named_before_compiling():
     assert traces == []
     with pytest.raises(ValueError, match=r"loss_fn must return a scalar, got shape \(8,\)"):
         run(_sgd, lambda w, c: (w - c) ** 2)
+    with pytest.raises(TypeError, match="loss_fn must return a number, got 'x'"):
+        run(_sgd, lambda w, c: "x")
     with pytest.raises(TypeError, match="batches must hold arrays of numbers"):
         find_lr(loss_fn, w0, ["a", "b"], _sgd, num_steps=2)
+    with pytest.raises(ValueError, match="batches must hold arrays, got None"):
+        find_lr(loss_fn, w0, [None, None], _sgd, num_steps=2)
 
 
 def test_json_form_round_trips():

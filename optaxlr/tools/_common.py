@@ -31,6 +31,7 @@ __all__ = [
     "ModelKey",
     "as_model",
     "pure_loss",
+    "as_scalar",
     "rebuild",
     "BatchSource",
     "as_batch_source",
@@ -80,11 +81,19 @@ def _pure_loss(key: ModelKey, params: Any, extra: Any, batch: Batch) -> tuple[ja
         model = nnx.merge(graphdef, params, extra)
         loss = loss_fn(model, batch)
         _, _, extra = nnx.split(model, nnx.Param, ...)
-    loss = jnp.asarray(loss, jnp.float32)
-    if loss.shape != ():
-        # Checked while tracing, so it costs nothing at run time.
-        raise ValueError(f"loss_fn must return a scalar, got shape {loss.shape}")
-    return loss, extra
+    # Checked while tracing, so it costs nothing at run time.
+    return as_scalar("loss_fn", loss), extra
+
+
+def as_scalar(name: str, value: Any) -> jax.Array:
+    """What ``name`` returned as a float32 scalar, or an error naming it."""
+    try:
+        out = jnp.asarray(value, jnp.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must return a number, got {value!r}") from None
+    if out.shape != ():
+        raise ValueError(f"{name} must return a scalar, got shape {out.shape}")
+    return out
 
 
 def pure_loss(key: ModelKey) -> Callable[[Any, Any, Batch], tuple[jax.Array, Any]]:
@@ -159,6 +168,8 @@ def as_batch_source(batches: Any, num_steps: int, name: str = "batches") -> Batc
     taken = list(itertools.islice(batches, num_steps))
     if not taken:
         raise ValueError(f"{name} is empty")
+    if not jax.tree.leaves(taken[0]):
+        raise ValueError(f"{name} must hold arrays, got {taken[0]!r} as a batch")
     if len(taken) < num_steps:
         if one_shot:
             raise ValueError(

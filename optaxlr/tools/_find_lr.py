@@ -219,6 +219,7 @@ class _Divergence:
         best = jnp.where((step == 0) | (smooth < best), smooth, best)
         # For a positive loss: smooth > threshold * best.
         diverged = smooth - best > (threshold - 1.0) * jnp.abs(best)
+        # An index into _STOP_REASONS.
         stop = jnp.where(~jnp.isfinite(loss), 2, jnp.where(diverged, 1, 0)).astype(jnp.int32)
         lr = lr_range(args["min_lr"], args["max_lr"], self.num_steps, self.mode)(step)
         return (average, best), stop, {"lrs": lr, "smoothed": smooth}

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr.tools._common import ModelKey, batch_at, pure_loss, rebuild
+from optaxlr.tools._common import ModelKey, as_scalar, batch_at, pure_loss, rebuild
 
 __all__ = ["Loop", "Outcome", "Watch", "run", "check_transformation"]
 
@@ -91,16 +91,11 @@ def check_transformation(tx: Any) -> optax.GradientTransformation:
 
 
 def _scalar_metrics(value: Any) -> dict[str, jax.Array]:
+    """eval_fn's scalar or dict of scalars, as a dict of float32 scalars."""
     items = value.items() if isinstance(value, Mapping) else [("metric", value)]
     out = {}
     for name, v in items:
-        v = jnp.asarray(v, jnp.float32)
-        if v.shape != ():
-            raise ValueError(
-                f"eval_fn must return a scalar or a dict of scalars, got shape {v.shape} for "
-                f"{name!r}"
-            )
-        out[str(name)] = v
+        out[str(name)] = as_scalar(f"eval_fn (for {name!r})", v)
     return out
 
 
