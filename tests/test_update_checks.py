@@ -79,3 +79,18 @@ def test_valid_updates_still_run_under_jit():
     opt = optaxlr.adamw(1e-3)
     updates, _ = jax.jit(opt.update)(params, opt.init(params), params)
     assert updates["w"].shape == (2, 3)
+
+
+@pytest.mark.parametrize("mask", ["decay everything", 1, [None], {"w": "yes"}])
+def test_a_mask_that_is_not_booleans_is_refused_when_built(mask):
+    with pytest.raises(TypeError, match="mask must be None, a tree of booleans"):
+        optaxlr.adamw(1e-3, mask=mask)
+    with pytest.raises(TypeError, match="mask must be None, a tree of booleans"):
+        T.add_decayed_weights(0.1, mask=mask)
+
+
+def test_a_mask_of_another_structure_is_refused_at_init():
+    params = _params()
+    opt = optaxlr.adamw(1e-3, mask={"w": True})
+    with pytest.raises(ValueError, match="the mask must have the parameters' tree structure"):
+        opt.init(params)

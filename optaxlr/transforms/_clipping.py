@@ -60,8 +60,10 @@ def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTr
 def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
     r"""Clips every update element to :math:`[-c_t, c_t]`.
 
-    Keras' ``clipvalue``; ``torch.nn.utils.clip_grad_value_``. A complex
-    update has its real and imaginary parts clipped apart.
+    Keras' ``clipvalue``; ``torch.nn.utils.clip_grad_value_``; ``optax.clip``
+    computes the same, without recording the bound. A complex update has its
+    real and imaginary parts clipped apart (its real view, as PyTorch's
+    optimizers treat complex parameters).
 
     Args:
       max_delta: the bound :math:`c_t` >= 0, or a schedule.

@@ -122,6 +122,11 @@ def add_decayed_weights(
         ``lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`` leaves biases and
         norm scales alone.
 
+    ``optax.add_decayed_weights`` computes the same sum; this one also records the
+    value it used, computes half-precision leaves in float32, checks the mask
+    against the parameters at ``init`` and applies it per buffer on
+    `optaxlr.FlatParams`.
+
     Returns:
       An ``optax.GradientTransformation`` with state `AddDecayedWeightsState`.
       Its ``update`` needs ``params``.
