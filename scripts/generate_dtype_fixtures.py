@@ -22,8 +22,9 @@ seeded generator) for 200 steps and records the parameters after the steps in
   parameters must stay within float16 rounding of it, which it does only if its
   second moments are not kept in float16. (Adadelta, whose step at such
   gradients is set by ``eps``, and centered RMSprop, whose variance estimate is
-  near zero, move by amounts float16 parameters quantize: they are left out.) ``float16_torch/<run>`` records what
-  torch itself gives on float16 parameters (moments in float16), for comparison.
+  near zero, move by amounts float16 parameters quantize: they are left out.)
+  ``float16_torch/<run>`` records what torch itself gives on float16 parameters
+  (moments in float16), for comparison.
 
 ``manifest`` (JSON) lists each run's torch class and kwargs and the matching
 optaxlr alias kwargs, the torch version and this script's path.
