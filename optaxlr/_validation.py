@@ -78,7 +78,7 @@ class BoundedSchedule:
 
 def is_traced(value: Any) -> bool:
     """True when ``value`` is a JAX tracer whose number is not known yet."""
-    return isinstance(value, jax.core.Tracer)
+    return isinstance(value, jax.core.Tracer)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def concrete_float(value: Any) -> float | None:
@@ -141,7 +141,7 @@ def _as_float64(value: Any) -> float:
         try:
             return float(value)
         except OverflowError:
-            return math.inf if value > 0 else -math.inf
+            return math.inf if int(value) > 0 else -math.inf
     return float(np.asarray(value).astype(np.float64))
 
 

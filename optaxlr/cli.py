@@ -271,7 +271,7 @@ def _find_lr(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="optaxlr", description=__doc__.split("\n\n")[0],
+    parser = _Parser(prog="optaxlr", description=(__doc__ or "").split("\n\n")[0],
                      epilog=EXIT_STATUS_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -410,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BaseException as e:
         if isinstance(e, SystemExit) and isinstance(e.code, int):
+            if e.code:
+                print(f"{command}: error: exited with status {e.code}", file=sys.stderr)
             return e.code
         message, status = _describe(e)
         print(f"{command}: error: {message}", file=sys.stderr)

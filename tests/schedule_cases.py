@@ -21,6 +21,27 @@ FAR = 10**9
 INT32_MAX = 2**31 - 1
 
 
+def enable_x64():
+    """A context with ``jax_enable_x64`` on (``jax.enable_x64`` from JAX 0.8, before that
+    ``jax.experimental.enable_x64``)."""
+    import jax
+
+    enable = getattr(jax, "enable_x64", None)
+    if enable is not None:
+        return enable(True)
+    import jax.experimental
+
+    return jax.experimental.enable_x64()  # type: ignore[attr-defined]
+
+
+def padded(steps, size: int = 256):
+    """``steps`` as int32, padded (with its last step) to a multiple of ``size``: eager JAX
+    compiles each operation once per shape, so a few shapes keep the tests fast."""
+    steps = np.asarray(steps, np.int64).ravel()
+    n = -(-len(steps) // size) * size
+    return np.concatenate([steps, np.full(n - len(steps), steps[-1])]).astype(np.int32)
+
+
 def _const(value: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda t: np.full(np.shape(t), value, np.float64)
 

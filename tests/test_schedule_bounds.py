@@ -18,7 +18,7 @@ import pytest
 
 import optaxlr.schedules as sch
 from optaxlr.schedules._base import REGISTRY
-from tests.schedule_cases import CASES, COVERS
+from tests.schedule_cases import CASES, COVERS, padded
 
 H = 2**31 - 1
 
@@ -115,7 +115,7 @@ ALL: dict[str, BoundsCase] = {
 def _steps(case: BoundsCase) -> np.ndarray:
     parts = [np.arange(case.dense), np.arange(H - 1000, H + 1), np.array([10**9, 10**9 + 1])]
     parts += [np.arange(max(e - 1000, 0), min(e + 1000, H) + 1) for e in case.edges]
-    return np.unique(np.concatenate(parts)).astype(np.int32)
+    return padded(np.unique(np.concatenate(parts)), 4096)
 
 
 def test_every_registered_schedule_has_a_bounds_case():

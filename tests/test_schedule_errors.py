@@ -160,7 +160,8 @@ INVALID = [
     (sch.multistep, dict(init_value=1e30, milestones=[1, 2, 3], gamma=1e4), ValueError,
      "gamma: with gamma = 10000.0 > 1"),
     (sch.cosine_restarts, dict(init_value=1.0, first_cycle_steps=10, cycle_decay=2.0),
-     ValueError, "cycle_decay: with cycle_decay = 2.0, the value passes the float32 range"),
+     ValueError, "cycle_decay: with cycle_decay = 2.0 > 1, the amplitude of cycle 214748364 "
+     "(1 * 2.0 ** 214748364) passes the float32 range"),
     (sch.polynomial, dict(init_value=3e38, end_value=-3e38, decay_steps=10), ValueError,
      "end_value: init_value - end_value = 6e+38 overflows float32"),
     (sch.cosine, dict(init_value=3e38, end_value=-3e38, decay_steps=10, exponent=2.0),

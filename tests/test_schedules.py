@@ -14,7 +14,7 @@ import pytest
 import optaxlr
 import optaxlr.schedules as sch
 from optaxlr.schedules._base import REGISTRY
-from tests.schedule_cases import CASES, COVERS, FAR, INT32_MAX
+from tests.schedule_cases import CASES, COVERS, FAR, INT32_MAX, enable_x64
 
 STEPS = np.array([0, 1, 2, 5, 9, 10, 11, 19, 20, 21, 29, 30, 31, 49, 50, 58, 59, 60, 79, 80,
                   81, 99, 100, 101, 139, 140, 141, 150, 199, 200, 250, 1000, 12_345],
@@ -116,7 +116,7 @@ def test_monotone_where_promised(name):
 def test_negative_int64_steps_do_not_wrap_with_x64():
     # -2**33 + 5 wraps to +5 when cast to int32; as_step saturates in the wide type first.
     schedule = sch.linear(1.0, 0.0, 10)
-    with jax.enable_x64(True):
+    with enable_x64():
         steps = jnp.array([-(2**33) + 5, -(2**40), -1, 2**33 + 5, 5], jnp.int64)
         assert steps.dtype == jnp.int64
         got = np.asarray(schedule(steps))

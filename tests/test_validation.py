@@ -26,6 +26,7 @@ from optaxlr._validation import (
     default_float_dtype,
     is_traced,
 )
+from tests.schedule_cases import enable_x64
 
 # --- numbers, in the dtype they are used in --------------------------------------------------
 
@@ -35,7 +36,7 @@ def test_a_float_that_overflows_float32_is_refused_unless_x64_is_on():
             "learning_rate must be a finite number in [0, inf), got inf (the float32 rounding "
             "of 1e+39)")):
         check_number("learning_rate", 1e39, low=0.0)
-    with jax.enable_x64(True):
+    with enable_x64():
         assert default_float_dtype() == np.float64
         assert check_number("learning_rate", 1e39, low=0.0) == 1e39
         # A value explicitly used in float32 is refused even then.

@@ -25,7 +25,7 @@ _CACHE_VERSION = 1
 def _generate(seed: int) -> dict[str, np.ndarray]:
     from mnist1d.data import get_dataset_args, make_dataset
 
-    args = get_dataset_args()
+    args: Any = get_dataset_args()
     args.seed = seed
     # make_dataset reseeds Python's and NumPy's global generators: restore them after.
     np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
@@ -71,7 +71,7 @@ def load_mnist1d(seed: int = 42, cache_dir: str | Path | None = None) -> dict[st
     data = _generate(seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, version=_CACHE_VERSION, **data)
+        np.savez(path, version=np.asarray(_CACHE_VERSION), **data)  # pyright: ignore[reportArgumentType]
     return data
 
 

@@ -195,11 +195,14 @@ def schedule_factory(build: Callable[..., Any]) -> Callable[..., Schedule]:
 
     ``build`` returns ``fn`` (``int32 step -> value``), or ``(fn, extent)``
     where ``extent(first, last)`` gives the exact ``(min, max)`` of the values
-    over the steps ``first..last`` (None when unknown), or a finished `Schedule`
-    (when it delegates to another constructor). The constructor validates by
-    running ``build`` (which raises on bad input), records its name and every
-    argument (defaults included) for `to_config`, registers itself for
-    `from_config`, and refuses a schedule whose values overflow float32.
+    over the steps ``first..last`` (None when unknown), or ``(fn, extent,
+    True)`` to have the constructor refuse values beyond float32 from the
+    bounds (for combinators whose product can overflow; families check their
+    own arguments, which is cheaper), or a finished `Schedule` (when it
+    delegates to another constructor). The constructor validates by running
+    ``build`` (which raises on bad input), records its name and every argument
+    (defaults included) for `to_config`, and registers itself for `from_config`.
+    Bounds are otherwise computed when first asked for, and kept.
     """
     signature = inspect.signature(build)
 
@@ -213,17 +216,21 @@ def schedule_factory(build: Callable[..., Any]) -> Callable[..., Schedule]:
         out = build(*bound.args, **bound.kwargs)
         if isinstance(out, Schedule):  # build delegated to another constructor
             return out
-        fn, extent = out if isinstance(out, tuple) else (out, None)
+        fn, extent, check = out, None, False
+        if isinstance(out, tuple):
+            fn, extent = out[0], out[1]
+            check = len(out) > 2 and bool(out[2])
         schedule = Schedule(fn, build.__name__, dict(bound.arguments), extent)
-        _check_finite(schedule, signature)
+        if check:
+            _check_finite(schedule)
         return schedule
 
     REGISTRY[build.__name__] = constructor
     return constructor
 
 
-def _check_finite(schedule: Schedule, signature: inspect.Signature) -> None:
-    """Refuses a schedule whose values leave float32 (a last resort: families check first)."""
+def _check_finite(schedule: Schedule) -> None:
+    """Refuses a schedule whose values leave float32 (products of schedules and numbers)."""
     b = schedule.bounds()
     if b is None:
         return

@@ -133,7 +133,7 @@ def product(schedules: Sequence[Any]):
     def extent(first, last):
         return interval_product([inner_bounds(part, first, last) for part in parts])
 
-    return schedule, extent
+    return schedule, extent, True
 
 
 @schedule_factory

@@ -150,7 +150,7 @@ def _call(node: ast.Call, depth: int) -> Schedule:
         if names.count(arg) > 1:
             raise ValueError(f"{name}(): {arg} is given more than once")
     args = [_literal(a, depth) for a in node.args]
-    kwargs = {k.arg: _literal(k.value, depth) for k in node.keywords}
+    kwargs = {str(k.arg): _literal(k.value, depth) for k in node.keywords}
     return REGISTRY[name](*args, **kwargs)
 
 

@@ -30,8 +30,8 @@ from optaxlr.schedules._numerics import (
 
 __all__ = ["cosine", "linear_cosine", "cosine_restarts"]
 
-#: Ranges of at most this many steps are evaluated step by step for exact bounds.
-_DENSE = 1 << 20
+#: At most this many cycles (cosine_restarts) or zeros (linear_cosine) are listed for bounds.
+_DENSE = 1 << 16
 
 
 def _span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
@@ -131,19 +131,8 @@ def linear_cosine(
 
     def extent(first, last):
         init, n, a, b = f64(init_value), f64(num_periods), f64(alpha), f64(beta)
-
-        def shape64(t):
-            t = np.minimum(t, steps)
-            return (a + (steps - t) / steps) * cos_weight64(2.0 * n * t, steps) + b
-
-        lo_t, hi_t = min(first, steps), min(last, steps)
-        if hi_t - lo_t <= _DENSE:  # every step: the product of two curves has no closed form
-            g_lo, g_hi = extremes(shape64, np.arange(lo_t, hi_t + 1), lo_t, hi_t)
-        else:
-            # Both factors are largest at step 0; the shape is >= beta, reached at T if alpha = 0.
-            g_hi = float(shape64(np.array([lo_t]))[0]) if lo_t == 0 else a + (
-                steps - lo_t) / steps + b
-            g_lo = b
+        g_lo, g_hi = _linear_cosine_shape_range(steps, n, a, b, min(first, steps),
+                                                min(last, steps))
         pair = (init * g_lo, init * g_hi)
         return min(pair), max(pair)
 
@@ -155,6 +144,60 @@ def linear_cosine(
             f"alpha: init_value * (1 + alpha + beta) = {scale:g} overflows float32"
         )
     return schedule, extent
+
+
+def _linear_cosine_shape_range(T: int, n: float, a: float, b: float, lo: int, hi: int):
+    """Exact min and max of ``(a + 1 - t/T) * cos(pi n t / T)**2 + b`` over integers lo..hi.
+
+    Up to 65536 steps, every step. Beyond, between two zeros of the cosine (a
+    "hump") both factors are positive and log-concave, so their product is
+    unimodal: its smallest value over the integers of a hump is at one of the
+    hump's ends (the integers next to its zeros, or the range's ends), and its
+    largest at one of the two integers around the hump's continuous maximum.
+    With more than 65536 humps in the range, the maximum given is the curve's
+    supremum, and the minimum its infimum ``b``.
+    """
+
+    def shape(t):
+        t = np.asarray(t, np.float64)
+        return (a + (T - t) / T) * cos_weight64(2.0 * n * t, T) + b
+
+    if hi - lo <= _DENSE:
+        values = shape(np.arange(lo, hi + 1))
+        return float(values.min()), float(values.max())
+    if n == 0.0:  # no cosine: the linear factor alone, falling
+        return float(shape(hi)), float(shape(lo))
+    half = T / (2.0 * n)  # hump j is centred on its peak 2 * j * half, between two zeros
+    j0, j1 = math.floor(lo / (2 * half) + 0.5), math.floor(hi / (2 * half) + 0.5)
+    if j1 - j0 > _DENSE:
+        return b, a + (T - lo) / T + b
+    j = np.arange(j0, j1 + 1, dtype=np.float64)
+    inside = 1e-9 * half  # just inside the hump: at its zeros the log-derivative is infinite
+    left = np.maximum((2 * j - 1) * half + inside, lo)
+    right = np.minimum((2 * j + 1) * half - inside, hi)
+    zeros = np.concatenate([np.floor(left), np.ceil(left), np.floor(right), np.ceil(right)])
+    tops = _hump_maxima(T, n, a, left, right)
+    lowest = shape(np.clip(zeros, lo, hi)).min()
+    highest = shape(np.clip(np.concatenate([np.floor(tops), np.ceil(tops)]), lo, hi)).max()
+    return float(lowest), float(highest)
+
+
+def _hump_maxima(T: int, n: float, a: float, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Where ``(a + 1 - t/T) * cos(pi n t / T)**2`` peaks in each hump [left, right]: bisection
+    on its log-derivative, which falls from +inf to -inf across a hump."""
+
+    def slope(t):
+        linear = a + (T - t) / T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = -1.0 / (T * linear) - 2.0 * (np.pi * n / T) * np.tan(np.pi * n * t / T)
+        return np.where(linear > 0.0, out, -np.inf)
+
+    lo, hi = left.copy(), right.copy()
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        rising = slope(mid) > 0.0
+        lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+    return np.where(slope(left) <= 0.0, left, np.where(slope(right) >= 0.0, right, lo))
 
 
 # --- cosine_restarts ---------------------------------------------------------------------
@@ -295,18 +338,28 @@ def cosine_restarts(
             value = jnp.where(index < limit, value, end)
         return value
 
-    if not concrete(init_value, cycle_mult, cycle_decay, end_value):
+    if m is None or not concrete(init_value, cycle_decay, end_value):
         return schedule
-    extent = _restarts_extent(f64(init_value), first, m, f64(cycle_decay), f64(end_value),
-                              limit, convention)
-    lo, hi = extent(0, INT32_MAX)
-    if not (abs(lo) <= FLOAT32_MAX and abs(hi) <= FLOAT32_MAX):
-        raise ValueError(
-            f"cycle_decay: with cycle_decay = {f64(cycle_decay)!r}, the value passes the float32 "
-            f"range (it reaches {hi if abs(hi) > abs(lo) else lo:g}); use a cycle_decay <= 1 "
-            f"or a cycle_limit"
-        )
-    return schedule, extent
+    init, d, end = f64(init_value), f64(cycle_decay), f64(end_value)
+    if d > 1.0:  # a growing amplitude: its last cycle must stay within float32
+        last = _cycle_count(first, m) - 1 if limit is None else min(
+            _cycle_count(first, m), limit) - 1
+        amplitude = abs(init - end) if convention == "keras" else abs(init)
+        if amplitude > 0 and math.log(amplitude) + last * math.log(d) > math.log(
+                FLOAT32_MAX - abs(end)):
+            raise ValueError(
+                f"cycle_decay: with cycle_decay = {d!r} > 1, the amplitude of cycle {last} "
+                f"({amplitude:g} * {d!r} ** {last}) passes the float32 range; use a "
+                f"cycle_decay <= 1 or a cycle_limit"
+            )
+    return schedule, _restarts_extent(init, first, m, d, end, limit, convention)
+
+
+def _cycle_count(first: int, m: float) -> int:
+    """How many cycles start at or before the int32 maximum (closed form; exact for m = 1)."""
+    if m == 1.0:
+        return INT32_MAX // first + 1
+    return math.floor(math.log1p(INT32_MAX * (m - 1.0) / first) / math.log(m)) + 1
 
 
 def _restarts_extent(init, first, m, d, end, limit, convention):
@@ -339,7 +392,7 @@ def _restarts_extent(init, first, m, d, end, limit, convention):
 
     table = _cycle_table(first, m, limit, _DENSE)
     if table is None:  # too many cycles to list: the range between the curve's sup and inf
-        count = math.floor(math.log1p(INT32_MAX * (m - 1.0) / first) / math.log(m)) + 1
+        count = _cycle_count(first, m)
         if limit is not None:
             count = min(count, limit)
         ends = [value_at(i, c) for i in (0, count - 1) for c in (0.0, 1.0)]

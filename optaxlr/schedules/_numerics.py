@@ -119,7 +119,7 @@ def extremes(value64, steps, first: int, last: int) -> tuple[float, float]:
     if not isinstance(steps, np.ndarray):
         steps = np.array([int(s) for s in steps], dtype=np.int64)
     ts = np.concatenate([np.asarray(steps, np.int64).ravel(), np.array([first, last], np.int64)])
-    ts = np.unique(np.clip(ts, first, last))
+    ts = np.clip(ts, first, last)  # repeats are harmless
     with np.errstate(all="ignore"):
         v = np.asarray(value64(ts), dtype=np.float64)
     v = np.broadcast_to(v, ts.shape)

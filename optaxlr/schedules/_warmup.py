@@ -128,7 +128,8 @@ def warmup(
             pieces.append(inner_bounds(inner, max(first, steps) - shift, last - shift))
         return merge(pieces)
 
-    return evaluate, (extent if concrete(start_value) else None)
+    # Multiplying by start_value can leave float32: refuse that when built.
+    return evaluate, (extent if concrete(start_value) else None), not prefix
 
 
 _DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
@@ -242,7 +243,7 @@ def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
 
     def schedule(t):
         done = jnp.minimum(t, last)
-        if mode == "exp":
+        if growth is not None:  # mode "exp"
             return as_float(min_value) * exp_scaled(as_float(done), growth)
         lo, hi = as_float(min_value), as_float(max_value)
         return lo + (hi - lo) * (as_float(done) / last)
