@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -226,11 +227,13 @@ def test_any_failure_is_one_line_and_a_documented_status(capsys, monkeypatch, co
     assert text in _one_error_line(err, command)
 
 
-def test_the_installed_entry_point_prints_one_line(tmp_path):
+def test_python_m_optaxlr_prints_one_line():
+    # Run from the repository root, so that `-m optaxlr` is this working tree's package.
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     result = subprocess.run(
         [sys.executable, "-m", "optaxlr", "plot", "cosine(0.1, ", "--steps", "10"],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300, env=env,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
