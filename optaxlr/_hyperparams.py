@@ -23,7 +23,7 @@ between updates.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -39,6 +39,7 @@ __all__ = [
     "Hyperparam",
     "HyperparamRecord",
     "HyperparamSpec",
+    "RecordLayout",
     "hyperparams",
     "is_constant",
     "set_hyperparams",
@@ -75,30 +76,81 @@ def value_at(value: Hyperparam, count: jax.Array | None, dtype: Any = None) -> A
     return value
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+class RecordLayout:
+    """The static part of a `HyperparamRecord`: its numbers and the order of its names.
+
+    Part of the pytree's structure (its auxiliary data), so a number costs a compiled
+    step nothing. Instances are interned (`record_layout`): equal layouts are the same
+    object, which keeps the comparison a jitted call makes on every call to an
+    identity check.
+    """
+
+    __slots__ = ("_hash", "arrays", "constants", "empty", "names")
+
+    def __init__(self, constants: tuple[tuple[str, float], ...], names: tuple[str, ...]):
+        self.constants = constants
+        self.names = names
+        constant_names = {n for n, _ in constants}
+        self.arrays = tuple(n for n in names if n not in constant_names)
+        self._hash = hash((constants, names))
+        self.empty = None if self.arrays else HyperparamRecord({}, self)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, RecordLayout):
+            return NotImplemented
+        return (self.constants, self.names) == (other.constants, other.names)
+
+    def __reduce__(self):
+        return record_layout, (self.constants, self.names)
+
+    def __repr__(self) -> str:
+        return f"RecordLayout(constants={self.constants!r}, names={self.names!r})"
+
+
+@functools.cache
+def record_layout(constants: tuple[tuple[str, float], ...], names: tuple[str, ...]) -> RecordLayout:
+    """The one `RecordLayout` for these numbers and names."""
+    return RecordLayout(constants, names)
+
+
 class HyperparamRecord:
     """The hyperparameter values of the last update, in a transformation's state.
 
+    A pytree node: its leaves are ``values``, its static part the `RecordLayout`.
+
     Attributes:
       values: ``{name: scalar array}`` for the hyperparameters given as arrays
-        or schedules (float32, or float64 under ``jax_enable_x64``): the
-        pytree's leaves.
-      constants: ``((name, value), ...)`` for those given as numbers: static
-        metadata, part of the pytree's structure, so no buffer in a compiled step.
-      names: every name, in the order the transformation lists them (static).
+        or schedules (float32, or float64 under ``jax_enable_x64``).
+      layout: the numbers and the order of the names (static).
     """
 
-    values: dict[str, jax.Array]
-    constants: tuple[tuple[str, float], ...] = dataclasses.field(metadata={"static": True})
-    names: tuple[str, ...] = dataclasses.field(metadata={"static": True})
+    __slots__ = ("layout", "values")
+
+    def __init__(self, values: dict[str, jax.Array], layout: RecordLayout):
+        self.values = values
+        self.layout = layout
+
+    @property
+    def constants(self) -> tuple[tuple[str, float], ...]:
+        """``((name, value), ...)`` for the hyperparameters given as numbers."""
+        return self.layout.constants
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name, in the order the transformation lists them."""
+        return self.layout.names
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> HyperparamRecord:
         """A record of ``values``: numbers become constants, anything else an array leaf."""
         constants = tuple((k, float(cast(float, v))) for k, v in values.items() if is_constant(v))
         arrays = {k: jnp.asarray(v, float) for k, v in values.items() if not is_constant(v)}
-        return cls(arrays, constants, tuple(values))
+        return cls(arrays, record_layout(constants, tuple(values)))
 
     def as_dict(self) -> dict[str, Any]:
         """Every value by name; constants as 0-d arrays of the default float dtype."""
@@ -107,6 +159,31 @@ class HyperparamRecord:
             name: jnp.asarray(constants[name], float) if name in constants else self.values[name]
             for name in self.names
         }
+
+    def __repr__(self) -> str:
+        return f"HyperparamRecord(values={self.values!r}, constants={self.constants!r})"
+
+    def __reduce__(self):
+        return HyperparamRecord, (self.values, self.layout)
+
+
+def _flatten(record: HyperparamRecord) -> tuple[tuple[Any, ...], RecordLayout]:
+    return tuple(record.values[n] for n in record.layout.arrays), record.layout
+
+
+def _flatten_with_keys(record: HyperparamRecord) -> tuple[tuple[Any, ...], RecordLayout]:
+    keys = (jax.tree_util.DictKey(n) for n in record.layout.arrays)
+    return tuple(zip(keys, _flatten(record)[0], strict=True)), record.layout
+
+
+def _unflatten(layout: RecordLayout, values: Any) -> HyperparamRecord:
+    # A record of numbers alone is the layout's one instance: nothing to build per call.
+    if layout.empty is not None:
+        return layout.empty
+    return HyperparamRecord(dict(zip(layout.arrays, values, strict=True)), layout)
+
+
+jax.tree_util.register_pytree_with_keys(HyperparamRecord, _flatten_with_keys, _unflatten, _flatten)
 
 
 class HyperparamSpec:
@@ -125,9 +202,10 @@ class HyperparamSpec:
     def __init__(self, **hparams: Hyperparam):
         self.hparams = hparams
         self.scheduled = any(callable(v) for v in hparams.values())
-        self._constants = tuple(
+        constants = tuple(
             (name, float(cast(float, v))) for name, v in hparams.items() if is_constant(v)
         )
+        self._layout = record_layout(constants, tuple(hparams))
 
     def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
         """Every hyperparameter's value for the update at ``count`` (see `value_at`)."""
@@ -140,7 +218,7 @@ class HyperparamSpec:
             for name, v in self.hparams.items()
             if not is_constant(v)
         }
-        return HyperparamRecord(arrays, self._constants, tuple(self.hparams))
+        return HyperparamRecord(arrays, self._layout)
 
     def initial_record(self) -> HyperparamRecord:
         """The record before any update: the values the first update will use."""
