@@ -39,7 +39,7 @@ from optaxlr.transforms import (
 )
 from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_zero
 
-__all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "nadam"]
+__all__ = ["adadelta", "adagrad", "adam", "adamw", "nadam", "radam", "rmsprop", "sgd"]
 
 
 def _chain(who: str, *parts: optax.GradientTransformation | None) -> optax.GradientTransformation:

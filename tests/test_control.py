@@ -1,4 +1,4 @@
-"""`optaxlr.set_hyperparams`: a value changed between updates, read by the next one, no recompile."""
+"""`optaxlr.set_hyperparams`: a new value is read by the next update, without a recompile."""
 
 from __future__ import annotations
 

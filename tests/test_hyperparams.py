@@ -41,7 +41,7 @@ def _floats(d):
     return {k: float(v) for k, v in d.items()}
 
 
-LR = lambda step: 0.1 / (1.0 + step.astype(jnp.float32))  # noqa: E731
+LR = lambda step: 0.1 / (1.0 + step.astype(jnp.float32))
 
 
 def test_alias_values_and_step():

@@ -138,7 +138,7 @@ if __name__ == "__main__":
 
 
 def test_fixtures_come_from_torch_alone():
-    manifest, arrays = _data()
+    manifest, _arrays = _data()
     assert manifest["torch_version"].startswith("2.13.0")
     assert FIXTURES.stat().st_size < 2_000_000
     script = FIXTURES.parents[2] / "scripts" / "generate_optimizer_fixtures.py"

@@ -104,7 +104,7 @@ def test_a_carried_leaf_of_another_shape_is_named():
 
 
 def test_restore_names_the_leaf_whose_dtype_differs(tmp_path):
-    params, state = _saved(tmp_path, optaxlr.adam(1e-3))
+    params, _state = _saved(tmp_path, optaxlr.adam(1e-3))
     half = jax.tree.map(lambda x: x.astype(jnp.bfloat16), params)
     with pytest.raises(
         ValueError,

@@ -133,7 +133,7 @@ def test_aliases_pass_the_same_buffers_as_optax(ours, theirs):
     params = _params()
     our_leaves = jax.tree.leaves(ours().init(params))
     their_leaves = jax.tree.leaves(theirs().init(params))
-    shapes = lambda leaves: sorted((x.shape, x.dtype.name) for x in leaves)  # noqa: E731
+    shapes = lambda leaves: sorted((x.shape, x.dtype.name) for x in leaves)
     assert shapes(our_leaves) == shapes(their_leaves)
 
 

@@ -424,7 +424,7 @@ def test_inject_hyperparams_of_a_scheduled_transform():
         decay=lambda step: 0.5 + 0.0 * step, nesterov=True
     )
     params = _params()
-    p, state = _run(tx, params, 2, update=jax.jit(tx.update))
+    p, _state = _run(tx, params, 2, update=jax.jit(tx.update))
     ref, _ = _run(T.trace(0.5, nesterov=True), params, 2)
     chex.assert_trees_all_close(p, ref, rtol=1e-6)
 

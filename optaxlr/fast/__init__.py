@@ -16,7 +16,7 @@ from optaxlr.fast._multi_tensor import (
 __all__ = [
     "FlatParams",
     "Layout",
-    "multi_tensor",
     "flat_mask",
+    "multi_tensor",
     "path_groups",
 ]

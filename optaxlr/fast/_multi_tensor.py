@@ -71,8 +71,8 @@ from optaxlr._paths import path_to_str
 __all__ = [
     "FlatParams",
     "Layout",
-    "multi_tensor",
     "flat_mask",
+    "multi_tensor",
     "path_groups",
 ]
 
@@ -99,18 +99,18 @@ class Layout:
     """
 
     __slots__ = (
-        "treedef",
-        "shapes",
-        "dtypes",
-        "paths",
-        "buffer_of",
-        "offsets",
-        "names",
-        "labels",
-        "sizes",
-        "buffer_dtypes",
-        "_key",
         "_hash",
+        "_key",
+        "buffer_dtypes",
+        "buffer_of",
+        "dtypes",
+        "labels",
+        "names",
+        "offsets",
+        "paths",
+        "shapes",
+        "sizes",
+        "treedef",
     )
 
     def __init__(self, treedef, shapes, dtypes, paths, labels_per_leaf):

@@ -36,8 +36,8 @@ __all__ = [
     "restore",
     "resume",
     "save",
-    "transfer_state",
     "scale_for_batch_size",
     "skip_nonfinite",
+    "transfer_state",
     "update_ratio_monitor",
 ]

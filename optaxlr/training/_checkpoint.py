@@ -12,7 +12,7 @@ import numpy as np
 
 from optaxlr._paths import path_to_str
 
-__all__ = ["resume", "restore", "save", "transfer_state"]
+__all__ = ["restore", "resume", "save", "transfer_state"]
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
 

@@ -20,7 +20,7 @@ from optaxlr.transforms._common import (
     upcast,
 )
 
-__all__ = ["ParamEmaState", "param_ema", "ema_params"]
+__all__ = ["ParamEmaState", "ema_params", "param_ema"]
 
 
 class ParamEmaState(NamedTuple):

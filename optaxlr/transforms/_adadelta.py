@@ -71,7 +71,7 @@ def scale_by_adadelta(
 
     def init_fn(params):
         check_params("scale_by_adadelta", params)
-        zeros = lambda: jax.tree.map(  # noqa: E731
+        zeros = lambda: jax.tree.map(
             lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, accumulator_dtype)), params
         )
         return ScaleByAdadeltaState(

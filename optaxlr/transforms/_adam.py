@@ -109,7 +109,7 @@ def scale_by_adam(
 
     def init_fn(params):
         check_params("scale_by_adam", params)
-        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+        zeros = lambda dtype: jax.tree.map(
             lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
         )
         return ScaleByAdamState(

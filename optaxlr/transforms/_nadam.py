@@ -87,7 +87,7 @@ def scale_by_nadam(
 
     def init_fn(params):
         check_params("scale_by_nadam", params)
-        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+        zeros = lambda dtype: jax.tree.map(
             lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
         )
         mu_product = jnp.ones([], scalar_dtype(params))

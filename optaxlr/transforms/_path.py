@@ -24,7 +24,7 @@ from optaxlr.transforms._common import (
 )
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
 
-__all__ = ["ScaleByPathState", "scale_by_path", "path_to_str"]
+__all__ = ["ScaleByPathState", "path_to_str", "scale_by_path"]
 
 
 class ScaleByPathState(NamedTuple):

@@ -121,7 +121,7 @@ def scale_by_radam(
 
     def init_fn(params):
         check_params("scale_by_radam", params)
-        zeros = lambda dtype: jax.tree.map(  # noqa: E731
+        zeros = lambda dtype: jax.tree.map(
             lambda p: jnp.zeros_like(p, dtype=moment_dtype(p, dtype)), params
         )
         return ScaleByRadamState(init_count(), spec.initial_record(), zeros(None), zeros(nu_dtype))

@@ -106,7 +106,7 @@ def scale_by_learning_rate(
         updates = jax.tree.map(lambda g: (factor * upcast(g)).astype(g.dtype), updates)
         if decays:
             wd = values["weight_decay"]
-            coef = lambda p: shrink_minus_one(lr, wd, real_dtype(p))  # noqa: E731
+            coef = lambda p: shrink_minus_one(lr, wd, real_dtype(p))
             updates = add_scaled_params(updates, params, coef, mask)
         return updates, ScaleByLearningRateState(next_count(state.count), spec.record(values))
 
