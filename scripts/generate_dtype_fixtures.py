@@ -146,7 +146,7 @@ def main() -> None:
     manifest = {
         "peer": "torch",
         "torch_version": torch.__version__,
-        "script": "scripts/generate_dtype_fixtures.py",
+        "generated_by": "scripts/generate_dtype_fixtures.py",
         "leaves": {k: list(v) for k, v in LEAVES.items()},
         "steps": STEPS,
         "runs": runs,

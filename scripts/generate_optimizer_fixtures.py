@@ -317,7 +317,9 @@ def main() -> None:
         for key, value in _run(spec, init, x, y).items():
             arrays[f"{spec['name']}/{key}"] = value
     manifest = {
+        "peer": "torch",
         "torch_version": torch.__version__,
+        "generated_by": "scripts/generate_optimizer_fixtures.py",
         "leaves": {k: list(v) for k, v in LEAVES.items()},
         "steps": STEPS,
         "runs": runs,

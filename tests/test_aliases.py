@@ -427,4 +427,5 @@ def test_docstring_examples_run(module):
     import importlib
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{module} has no example that doctest ran"
     assert result.failed == 0

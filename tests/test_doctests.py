@@ -25,12 +25,7 @@ EXTRA_MODULES = ("optaxlr.plotting",)
 
 #: Modules whose examples are known not to run yet, with the reason. A strict xfail: when
 #: the examples are fixed, the test passes and fails as XPASS, so remove the entry then.
-BROKEN = {
-    "optaxlr.tools._find_lr": "examples use loss_fn/params/batches/w0 that they never define, "
-                              "and print without showing the output",
-    "optaxlr.tools._sweep": "grid()'s shown repr is not what NumPy prints; sweep()'s example "
-                            "uses loss_fn/params/batches that it never defines",
-}
+BROKEN: dict[str, str] = {}  # module -> why its examples can't run yet (strict xfail)
 
 
 def _modules() -> list[str]:

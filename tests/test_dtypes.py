@@ -165,7 +165,7 @@ def test_integer_and_boolean_parameters_are_refused_naming_the_leaf(name, dtype)
 def test_fixtures_record_their_provenance():
     manifest, _ = _data()
     assert manifest["peer"] == "torch" and manifest["torch_version"].startswith("2.13.0")
-    script = FIXTURES.parents[2] / manifest["script"]
+    script = FIXTURES.parents[2] / manifest["generated_by"]
     assert script.exists() and "import optaxlr" not in script.read_text()
     assert {r["group"] for r in manifest["runs"]} == {"float64", "complex64", "float16"}
     assert {r["optimizer"] for r in _runs("float64")} == set(optaxlr.aliases.__all__)

@@ -39,7 +39,7 @@ def _metadata(name: str) -> dict:
     versions = dict(manifest.get("versions", {}))
     if "torch_version" in manifest:
         versions.setdefault("torch", manifest["torch_version"])
-    script = manifest.get("generated_by", manifest.get("script"))
+    script = manifest.get("generated_by")
     return {"generated_by": script, "versions": versions}
 
 
@@ -71,8 +71,4 @@ def test_the_fixture_records_each_peer_version(name):
 def test_the_fixture_names_its_script(name):
     script, _ = PROVENANCE[name]
     recorded = _metadata(name)["generated_by"]
-    if recorded is None and name.endswith(".npz"):
-        # optimizers.npz records torch's version but not its script yet: its generator
-        # (owned with the optimizer fixtures) must add "generated_by" to the manifest.
-        pytest.xfail("optimizers.npz's manifest has no generated_by yet")
     assert recorded == script

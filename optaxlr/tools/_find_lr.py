@@ -123,7 +123,10 @@ class LRFinderResult:
         Returns the matplotlib Figure (see `optaxlr.plotting.plot_lr_find`).
 
         Example:
-          >>> result = optaxlr.find_lr(loss_fn, params, batches, lambda lr: optaxlr.adam(lr))
+          >>> import jax.numpy as jnp, optaxlr
+          >>> loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+          >>> batches = [(jnp.ones((8, 3)), jnp.ones(8))]
+          >>> result = optaxlr.find_lr(loss_fn, jnp.zeros(3), batches, optaxlr.adam, num_steps=30)
           >>> result.plot().savefig("lr_find.png")
         """
         return plot_lr_find(self, ax, title=title, show_raw=show_raw)
@@ -284,11 +287,15 @@ def find_lr(
       ``suggestions``, ``.plot()`` and ``.summary()``.
 
     Example:
-      >>> import jax.numpy as jnp, optaxlr
+      >>> import jax, jax.numpy as jnp, optaxlr
+      >>> x = jax.random.normal(jax.random.PRNGKey(0), (64, 3))
+      >>> batches = [(x, x @ jnp.asarray([1.0, -2.0, 0.5]))]
       >>> loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
-      >>> result = optaxlr.find_lr(loss_fn, w0, batches, lambda lr: optaxlr.sgd(lr, momentum=0.9))
-      >>> print(result.summary())
+      >>> opt = lambda lr: optaxlr.sgd(lr, momentum=0.9)
+      >>> result = optaxlr.find_lr(loss_fn, jnp.zeros(3), batches, opt, num_steps=50)
       >>> lr = result.suggestion
+      >>> bool(1e-7 < lr < 10.0)
+      True
     """
     check_callable("optimizer", optimizer)
     check_choice("mode", mode, ("exp", "linear"))

@@ -27,9 +27,11 @@ def grid(**axes: Sequence[float]) -> dict[str, np.ndarray]:
     """Every combination of the given values, as equal-length float32 arrays.
 
     Example:
-      >>> optaxlr.tools.grid(learning_rate=[0.1, 0.01], weight_decay=[0.0, 1e-4])
-      {'learning_rate': array([0.1 , 0.1 , 0.01, 0.01], dtype=float32),
-       'weight_decay': array([0.e+00, 1.e-04, 0.e+00, 1.e-04], dtype=float32)}
+      >>> g = optaxlr.tools.grid(learning_rate=[0.1, 0.01], weight_decay=[0.0, 1e-4])
+      >>> g["learning_rate"]
+      array([0.1 , 0.1 , 0.01, 0.01], dtype=float32)
+      >>> len(g["weight_decay"])  # every combination: 2 x 2
+      4
     """
     if not axes:
         raise ValueError("grid needs at least one hyperparameter, e.g. learning_rate=[...]")
@@ -268,11 +270,15 @@ def sweep(
       A `SweepResult` with per-copy loss curves, metric curves and final values.
 
     Example:
+      >>> import jax.numpy as jnp, optaxlr
+      >>> loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+      >>> batches = [(jnp.ones((8, 3)), jnp.ones(8))]
       >>> result = optaxlr.sweep(
-      ...     loss_fn, params, batches,
-      ...     lambda learning_rate: optaxlr.sgd(optaxlr.schedules.cosine(learning_rate, 500), 0.9),
-      ...     {"learning_rate": optaxlr.tools.log_uniform(0, 16)}, num_steps=500)
-      >>> print(result.table()); result.best_hparams()
+      ...     loss_fn, jnp.zeros(3), batches,
+      ...     lambda learning_rate: optaxlr.sgd(optaxlr.schedules.cosine(learning_rate, 50), 0.9),
+      ...     {"learning_rate": optaxlr.tools.log_uniform(0, 4)}, num_steps=50)
+      >>> sorted(result.best_hparams())
+      ['learning_rate']
     """
     check_callable("optimizer", optimizer)
     steps = check_int("num_steps", num_steps, low=1)  # and int32: the loop's step counter
