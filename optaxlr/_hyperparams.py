@@ -73,6 +73,8 @@ def value_at(value: Hyperparam, count: jax.Array | None, dtype: Any = None) -> A
     """
     if callable(value):
         return jnp.asarray(value(count), dtype or float)
+    if isinstance(value, numbers.Integral | np.integer) and not isinstance(value, bool):
+        return float(value)  # JAX would take a Python int as an int32 (2**31 overflows)
     return value
 
 

@@ -49,8 +49,7 @@ def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTr
         return ClipState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
-        del params
-        check_update(name, state, ClipState, updates)
+        check_update(name, state, ClipState, updates, params=params)
         values = spec.values(state.count, scalar_dtype(updates))
         return apply(updates, values[name]), ClipState(next_count(state.count), spec.record(values))
 

@@ -80,6 +80,8 @@ def check_dtype(name: str, value: Any) -> Any:
     """``None`` or a floating-point dtype, for the ``*_dtype`` arguments."""
     if value is None:
         return None
+    if not isinstance(value, np.dtype | type | str):
+        raise TypeError(f"{name} must be None or a floating-point dtype, got {value!r}")
     try:
         dtype = jnp.dtype(value)
     except TypeError:

@@ -112,8 +112,7 @@ def scale_by_path(
         return ScaleByPathState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
-        check_update("scale_by_path", state, ScaleByPathState, updates)
-        del params
+        check_update("scale_by_path", state, ScaleByPathState, updates, params=params)
         values = spec.values(state.count, scalar_dtype(updates))
         factors = [values[n] for n in names]
 

@@ -1,0 +1,185 @@
+"""Fuzzing the optimizer constructors and `update` with random types and values.
+
+Each example picks an alias or a transformation and draws each argument from values
+of the right kind (often out of range) or from anything at all; then, if it builds,
+runs ``init`` and two ``update``\\ s on parameters of a random float dtype with
+gradients drawn the same way (right or wrong shapes and dtypes). Every call must
+either raise a ValueError or TypeError whose message names an argument (of the
+constructor, or ``updates``/``state``/``params``/a parameter path), or give finite
+updates of the parameters' dtype. Anything else is a failure.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import optaxlr
+from optaxlr import transforms as T
+
+FACTORIES = {
+    **{name: getattr(optaxlr, name) for name in optaxlr.aliases.__all__},
+    "trace": T.trace,
+    "scale_by_adam": T.scale_by_adam,
+    "scale_by_rmsprop": T.scale_by_rmsprop,
+    "scale_by_learning_rate": T.scale_by_learning_rate,
+    "add_decayed_weights": T.add_decayed_weights,
+    "clip_by_global_norm": T.clip_by_global_norm,
+    "clip_by_norm": T.clip_by_norm,
+    "clip_by_value": T.clip_by_value,
+}
+
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.sampled_from(
+        [
+            0,
+            1,
+            -1,
+            2**31,
+            10**40,
+            0.0,
+            -0.0,
+            0.5,
+            0.9,
+            1.0,
+            1.5,
+            -1e-3,
+            1e39,
+            1e-45,
+            float("nan"),
+            float("inf"),
+            3e38,
+        ]
+    ),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.lists(st.floats(0, 1), max_size=3),
+    st.sampled_from(
+        [
+            np.float16(0.5),
+            np.float64(0.1),
+            np.int8(3),
+            jnp.asarray(0.1),
+            jnp.bfloat16(0.9),
+            np.bool_(True),
+            jnp.ones(3),
+            1j,
+            lambda step: 0.1 + 0.0 * step,
+            lambda: 1.0,
+            optaxlr.schedules.cosine(0.1, 9),
+            optaxlr.schedules.constant(-1.0),
+            object(),
+            jnp.float32,
+            {"w": True},
+        ]
+    ),
+)
+
+
+def _args(factory, draw):
+    params = inspect.signature(factory).parameters
+    names = [n for n, p in params.items() if p.kind is not p.VAR_KEYWORD]
+    chosen = draw(st.lists(st.sampled_from(names), max_size=4, unique=True)) if names else []
+    return {n: draw(junk) for n in chosen}
+
+
+@st.composite
+def cases(draw):
+    name = draw(st.sampled_from(sorted(FACTORIES)))
+    kwargs = _args(FACTORIES[name], draw)
+    if name == "sgd" and "learning_rate" not in kwargs:
+        kwargs["learning_rate"] = draw(st.sampled_from([0.1, 1e-3]))
+    if name in {"clip_by_global_norm", "clip_by_norm"} and "max_norm" not in kwargs:
+        kwargs["max_norm"] = 1.0
+    if name == "clip_by_value" and "max_delta" not in kwargs:
+        kwargs["max_delta"] = 1.0
+    if name == "trace" and "decay" not in kwargs:
+        kwargs["decay"] = 0.9
+    if name == "scale_by_learning_rate" and "learning_rate" not in kwargs:
+        kwargs["learning_rate"] = 0.1
+    if name == "add_decayed_weights" and "weight_decay" not in kwargs:
+        kwargs["weight_decay"] = 0.1
+    dtype = draw(st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]))
+    grads_kind = draw(st.sampled_from(["ok", "ok", "ok", "shape", "int", "structure", "large"]))
+    return name, kwargs, dtype, grads_kind
+
+
+def _names(factory) -> set[str]:
+    return set(inspect.signature(factory).parameters) | {
+        "updates",
+        "state",
+        "params",
+        "mask",
+        "'w'",
+        "'b'",
+        "decay",
+        "max_norm",
+        "max_delta",
+    }
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(cases())
+def test_every_call_either_names_an_argument_or_gives_finite_updates(case):
+    name, kwargs, dtype, grads_kind = case
+    factory = FACTORIES[name]
+    try:
+        opt = factory(**kwargs)
+    except (ValueError, TypeError) as e:
+        assert any(n in str(e) for n in _names(factory)), f"{name}({kwargs}): {e}"
+        return
+    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3).astype(dtype), "b": jnp.ones(3, dtype)}
+    grads = {
+        "ok": {"w": jnp.full((2, 3), 0.1, dtype), "b": jnp.full(3, -0.2, dtype)},
+        "large": {"w": jnp.full((2, 3), 0.3, dtype), "b": jnp.full(3, 2.0, dtype)},
+        "shape": {"w": jnp.ones(3, dtype), "b": jnp.ones(3, dtype)},
+        "int": {"w": jnp.ones((2, 3), jnp.int32), "b": jnp.ones(3, jnp.int32)},
+        "structure": {"w": jnp.ones((2, 3), dtype)},
+    }[grads_kind]
+    try:
+        state = opt.init(params)
+        for _ in range(2):
+            updates, state = opt.update(grads, state, params)
+            params = optax.apply_updates(params, updates)
+    except (ValueError, TypeError) as e:
+        assert grads_kind in {"shape", "int", "structure"} or "schedule" in str(e), (
+            f"{name}({kwargs}) with {grads_kind} gradients: {e}"
+        )
+        assert any(n in str(e) for n in _names(factory)), f"{name}({kwargs}): {e}"
+        return
+    assert grads_kind in {"ok", "large"}, f"{name}({kwargs}) accepted {grads_kind} gradients"
+    for key, leaf in updates.items():
+        assert leaf.dtype == params[key].dtype, f"{name}({kwargs}): {key} {leaf.dtype}"
+        assert bool(jnp.all(jnp.isfinite(leaf.astype(jnp.float32)))), f"{name}({kwargs})"
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_defaults_give_finite_updates_in_every_float_dtype(name):
+    kwargs = {
+        "sgd": {"learning_rate": 0.1},
+        "trace": {"decay": 0.9},
+        "scale_by_learning_rate": {"learning_rate": 0.1},
+        "add_decayed_weights": {"weight_decay": 0.1},
+        "clip_by_global_norm": {"max_norm": 1.0},
+        "clip_by_norm": {"max_norm": 1.0},
+        "clip_by_value": {"max_delta": 1.0},
+    }.get(name, {})
+    for dtype in (jnp.float32, jnp.bfloat16, jnp.float16):
+        opt = FACTORIES[name](**kwargs)
+        params = {"w": jnp.ones((2, 3), dtype)}
+        updates, _ = opt.update({"w": jnp.full((2, 3), 1e-5, dtype)}, opt.init(params), params)
+        assert updates["w"].dtype == dtype
+        assert bool(jnp.all(jnp.isfinite(updates["w"].astype(jnp.float32))))
