@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from absl.testing import parameterized
 
 import optaxlr
 
@@ -153,22 +152,20 @@ def _const(value):
     return lambda step: jnp.full(jnp.shape(step), value, jnp.float32)
 
 
-class AliasTest(chex.TestCase):
-    @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.named_parameters(*((a, a) for a in ALIASES))
-    def test_alias_trains(self, name):
-        opt = getattr(optaxlr, name)(**NUMERIC[name])
-        params, state, losses = _train(opt, steps=6, update=self.variant(opt.update))
-        chex.assert_tree_all_finite(params)
-        assert losses[-1] < losses[0]
-        hps = optaxlr.hyperparams(state)
-        counts = name in COUNTED or name == "sgd"  # sgd: its dampening keeps a count
-        assert set(hps) == REPORTED[name] | ({"step"} if counts else set())
-        assert int(hps.get("step", 6)) == 6
-        for arg, value in NUMERIC[name].items():
-            if name == "adagrad" and arg in ("learning_rate", "lr_decay"):
-                continue  # reported as the decayed rate, checked below
-            np.testing.assert_allclose(hps[RENAMED.get(arg, arg)], value, rtol=1e-6)
+@pytest.mark.parametrize("name", ALIASES)
+def test_alias_trains(name, variant):
+    opt = getattr(optaxlr, name)(**NUMERIC[name])
+    params, state, losses = _train(opt, steps=6, update=variant(opt.update))
+    chex.assert_tree_all_finite(params)
+    assert losses[-1] < losses[0]
+    hps = optaxlr.hyperparams(state)
+    counts = name in COUNTED or name == "sgd"  # sgd: its dampening keeps a count
+    assert set(hps) == REPORTED[name] | ({"step"} if counts else set())
+    assert int(hps.get("step", 6)) == 6
+    for arg, value in NUMERIC[name].items():
+        if name == "adagrad" and arg in ("learning_rate", "lr_decay"):
+            continue  # reported as the decayed rate, checked below
+        np.testing.assert_allclose(hps[RENAMED.get(arg, arg)], value, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", ALIASES)

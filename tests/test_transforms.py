@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from absl.testing import parameterized
 
 import optaxlr
 from optaxlr import transforms as T
@@ -106,27 +105,25 @@ def _eager_reference(name):
     return _run(TRANSFORMS[name](), _params(), 3)
 
 
-class TransformTest(chex.TestCase):
-    @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.named_parameters(*((k, k) for k in TRANSFORMS))
-    def test_transform(self, name):
-        tx = TRANSFORMS[name]()
-        params = _params()
-        state0 = self.variant(tx.init)(params)
-        p, state = _run(tx, params, 3, update=self.variant(tx.update))
-        chex.assert_trees_all_equal_structs(state0, state)
-        chex.assert_tree_all_finite(p)
-        chex.assert_trees_all_equal_shapes_and_dtypes(p, params)
-        hps = optaxlr.hyperparams(state)
-        # A count where something depends on the step (docs/design.md), none elsewhere.
-        assert ("step" in hps) == (name in COUNTING), sorted(hps)
-        assert int(hps.get("step", 3)) == 3
-        for key, value in hps.items():
-            expected = jnp.int32 if key == "step" else jnp.float32
-            assert value.dtype == expected and value.shape == (), key
-        # XLA fuses (and may contract to FMA) under jit: equal up to rounding.
-        reference, _ = _eager_reference(name)
-        chex.assert_trees_all_close(p, reference, rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("name", sorted(TRANSFORMS))
+def test_transform(name, variant):
+    tx = TRANSFORMS[name]()
+    params = _params()
+    state0 = variant(tx.init)(params)
+    p, state = _run(tx, params, 3, update=variant(tx.update))
+    chex.assert_trees_all_equal_structs(state0, state)
+    chex.assert_tree_all_finite(p)
+    chex.assert_trees_all_equal_shapes_and_dtypes(p, params)
+    hps = optaxlr.hyperparams(state)
+    # A count where something depends on the step (docs/design.md), none elsewhere.
+    assert ("step" in hps) == (name in COUNTING), sorted(hps)
+    assert int(hps.get("step", 3)) == 3
+    for key, value in hps.items():
+        expected = jnp.int32 if key == "step" else jnp.float32
+        assert value.dtype == expected and value.shape == (), key
+    # XLA fuses (and may contract to FMA) under jit: equal up to rounding.
+    reference, _ = _eager_reference(name)
+    chex.assert_trees_all_close(p, reference, rtol=1e-5, atol=1e-6)
 
 
 def _mixed_precision_params():
