@@ -13,11 +13,10 @@ import pathlib
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import optaxlr
-from tests.test_optimizer_fixtures import load_npz
+from tests.test_optimizer_fixtures import load_npz, replay
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizer_dtypes.npz"
 
@@ -38,31 +37,10 @@ def _x64():
     return jax.experimental.enable_x64()  # older jax
 
 
-def _unflatten(flat, leaves):
-    out, i = {}, 0
-    for name, shape in leaves.items():
-        n = int(np.prod(shape))
-        out[name] = flat[i : i + n].reshape(shape)
-        i += n
-    return out
-
-
-def _replay(opt, init, grads, checkpoints, dtype, **build):
+def _replay(opt, init, grads, checkpoints, dtype):
+    """The parameters at the checkpoints, replaying torch's gradients in ``dtype``."""
     leaves = _data()[0]["leaves"]
-
-    @jax.jit
-    def run(init, grads):
-        params = _unflatten(init, leaves)
-
-        def body(carry, g):
-            p, state = carry
-            updates, state = opt.update(_unflatten(g, leaves), state, p)
-            p = optax.apply_updates(p, updates)
-            return (p, state), jnp.concatenate([p[k].reshape(-1) for k in leaves])
-
-        return jax.lax.scan(body, (params, opt.init(params)), grads)[1]
-
-    trajectory = run(jnp.asarray(init, dtype), jnp.asarray(grads, dtype))
+    trajectory, _ = replay(opt, jnp.asarray(init, dtype), jnp.asarray(grads, dtype), leaves)
     return np.asarray(trajectory)[np.asarray(checkpoints) - 1]
 
 

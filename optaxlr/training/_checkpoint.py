@@ -153,13 +153,20 @@ def restore(directory: str | os.PathLike, params: Any, opt_state: Any) -> tuple[
     return restored["params"], restored["opt_state"]
 
 
+def _key_name(key: Any) -> str:
+    """A path key as text: a field name, a dict key or an index."""
+    return str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", ""))))
+
+
+def _is_count(path: tuple[Any, ...]) -> bool:
+    return bool(path) and _key_name(path[-1]) == "count"
+
+
 def _saved_step(state: Any) -> int | None:
     counts = [
         int(np.max(np.asarray(x)))
         for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
-        if p
-        and isinstance(p[-1], jax.tree_util.GetAttrKey | jax.tree_util.DictKey)
-        and str(getattr(p[-1], "name", getattr(p[-1], "key", None))) == "count"
+        if _is_count(p)
     ]
     return max(counts) if counts else None
 
@@ -167,7 +174,7 @@ def _saved_step(state: Any) -> int | None:
 def _is_carried(path: tuple[Any, ...]) -> bool:
     # Hyperparameter values belong to the new optimizer: its record, and the
     # inputs of optax.inject_hyperparams.
-    names = [str(getattr(k, "name", getattr(k, "key", ""))) for k in path]
+    names = {_key_name(k) for k in path}
     return "record" not in names and "hyperparams" not in names
 
 
@@ -212,7 +219,7 @@ def transfer_state(saved: Any, new_state: Any, *, step: int | None = None) -> An
 
     def carry(path: tuple[Any, ...], leaf: Any) -> Any:
         name = path_to_str(path)
-        if path and str(getattr(path[-1], "name", getattr(path[-1], "key", ""))) == "count":
+        if _is_count(path):
             if step is None:
                 raise ValueError(
                     f"transfer_state: the new state counts steps ({name!r}) but the saved one "
