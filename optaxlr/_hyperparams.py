@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -123,7 +124,8 @@ def record_layout(constants: tuple[tuple[str, float], ...], names: tuple[str, ..
 class HyperparamRecord:
     """The hyperparameter values of the last update, in a transformation's state.
 
-    A pytree node: its leaves are ``values``, its static part the `RecordLayout`.
+    A pytree node: its leaves are the array values (in ``layout.arrays`` order),
+    its static part the `RecordLayout`.
 
     Attributes:
       values: ``{name: scalar array}`` for the hyperparameters given as arrays
@@ -131,11 +133,16 @@ class HyperparamRecord:
       layout: the numbers and the order of the names (static).
     """
 
-    __slots__ = ("layout", "values")
+    __slots__ = ("layout", "leaves")
 
-    def __init__(self, values: dict[str, jax.Array], layout: RecordLayout):
-        self.values = values
+    def __init__(self, values: Mapping[str, Any], layout: RecordLayout):
         self.layout = layout
+        self.leaves = tuple(values[name] for name in layout.arrays)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """``{name: value}`` for the hyperparameters given as arrays or schedules."""
+        return dict(zip(self.layout.arrays, self.leaves, strict=True))
 
     @property
     def constants(self) -> tuple[tuple[str, float], ...]:
@@ -157,8 +164,9 @@ class HyperparamRecord:
     def as_dict(self) -> dict[str, Any]:
         """Every value by name; constants as 0-d arrays of the default float dtype."""
         constants = dict(self.constants)
+        values = self.values
         return {
-            name: jnp.asarray(constants[name], float) if name in constants else self.values[name]
+            name: jnp.asarray(constants[name], float) if name in constants else values[name]
             for name in self.names
         }
 
@@ -169,23 +177,26 @@ class HyperparamRecord:
         return HyperparamRecord, (self.values, self.layout)
 
 
-def _flatten(record: HyperparamRecord) -> tuple[tuple[Any, ...], RecordLayout]:
-    return tuple(record.values[n] for n in record.layout.arrays), record.layout
-
-
 def _flatten_with_keys(record: HyperparamRecord) -> tuple[tuple[Any, ...], RecordLayout]:
     keys = (jax.tree_util.DictKey(n) for n in record.layout.arrays)
-    return tuple(zip(keys, _flatten(record)[0], strict=True)), record.layout
+    return tuple(zip(keys, record.leaves, strict=True)), record.layout
 
 
-def _unflatten(layout: RecordLayout, values: Any) -> HyperparamRecord:
+def _unflatten(layout: RecordLayout, leaves: Any) -> HyperparamRecord:
     # A record of numbers alone is the layout's one instance: nothing to build per call.
     if layout.empty is not None:
         return layout.empty
-    return HyperparamRecord(dict(zip(layout.arrays, values, strict=True)), layout)
+    record = object.__new__(HyperparamRecord)
+    record.layout = layout
+    record.leaves = tuple(leaves)
+    return record
 
 
-jax.tree_util.register_pytree_with_keys(HyperparamRecord, _flatten_with_keys, _unflatten, _flatten)
+# Flattening runs on every call of a jitted step, so it is a C-level getter rather
+# than a Python function (docs/performance.md, "Dispatch").
+jax.tree_util.register_pytree_with_keys(
+    HyperparamRecord, _flatten_with_keys, _unflatten, operator.attrgetter("leaves", "layout")
+)
 
 
 class HyperparamSpec:

@@ -77,8 +77,9 @@ def sgd(
         b_t = \mu b_{t-1} + (1 - d) g_t \ (b_1 = g_1), \quad
         \theta_t = \theta_{t-1} - \eta_t \, (b_t \text{ or } g_t + \mu b_t)
 
-    Chain: ``add_decayed_weights(weight_decay)`` (coupled, as PyTorch),
-    ``trace(momentum, nesterov, dampening)``, ``scale_by_learning_rate``.
+    Chain: ``add_decayed_weights(weight_decay)`` (coupled, as PyTorch), then
+    ``trace(momentum, nesterov, dampening, learning_rate=learning_rate)``, or
+    ``scale_by_learning_rate`` alone without momentum.
 
     Args:
       learning_rate: >= 0, or a schedule (no default, as in PyTorch).
@@ -105,8 +106,9 @@ def sgd(
     return _chain(
         "sgd",
         _decay(weight_decay),
-        trace(momentum, nesterov=nesterov, dampening=dampening) if use_momentum else None,
-        scale_by_learning_rate(learning_rate),
+        trace(momentum, nesterov, dampening, learning_rate=learning_rate)
+        if use_momentum
+        else scale_by_learning_rate(learning_rate),
     )
 
 
@@ -179,8 +181,9 @@ def rmsprop(
     ``eps`` is added outside the square root (optax's ``rmsprop`` adds it
     inside); ``centered`` subtracts the squared mean gradient from
     :math:`v_t`. Chain: ``add_decayed_weights`` (coupled),
-    ``scale_by_rmsprop(alpha, eps, centered)``, ``trace(momentum)``,
-    ``scale_by_learning_rate``. ``alpha`` is reported as ``decay``.
+    ``scale_by_rmsprop(alpha, eps, centered)``, then
+    ``trace(momentum, learning_rate=learning_rate)``, or ``scale_by_learning_rate``
+    without momentum. ``alpha`` is reported as ``decay``.
 
     Args:
       learning_rate: >= 0, or a schedule.
@@ -201,8 +204,9 @@ def rmsprop(
         "rmsprop",
         _decay(weight_decay),
         scale_by_rmsprop(alpha, eps, centered=centered, eps_in_sqrt=False),
-        None if is_static_zero(momentum) else trace(momentum),
-        scale_by_learning_rate(learning_rate),
+        scale_by_learning_rate(learning_rate)
+        if is_static_zero(momentum)
+        else trace(momentum, learning_rate=learning_rate),
     )
 
 

@@ -208,7 +208,7 @@ def test_states_pickle_and_copy():
 
 def test_the_repr_shows_the_numbers():
     state = optaxlr.sgd(0.1, momentum=0.9).init(_params())
-    assert "constants=(('momentum', 0.9),)" in repr(state[0])
+    assert "constants=(('momentum', 0.9), ('learning_rate', 0.1))" in repr(state[0])
 
 
 def test_step_is_absent_where_nothing_counts():

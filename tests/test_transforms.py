@@ -32,6 +32,8 @@ def _grads(params, i):
     # Bounded away from zero, so that sign-like updates (RMSprop's first step) are
     # not sensitive to rounding.
     def leaf(p):
+        if jnp.iscomplexobj(p):
+            return leaf(p.real) + 1j * leaf(p.imag)
         p32 = p.astype(jnp.float32)
         return (0.5 * p32 + 0.3 * jnp.sign(p32) * (1.0 + 0.1 * i)).astype(p.dtype)
 
@@ -56,6 +58,8 @@ TRANSFORMS = {
     "trace_nesterov": lambda: T.trace(0.9, nesterov=True),
     "trace_dampening": lambda: T.trace(0.9, dampening=0.3),
     "trace_sched": lambda: T.trace(_decay_schedule, dampening=lambda s: 0.1 + 0.0 * s),
+    "trace_lr": lambda: T.trace(0.9, nesterov=True, learning_rate=0.1),
+    "trace_lr_sched": lambda: T.trace(0.9, dampening=0.2, learning_rate=_lr_schedule),
     "scale_by_adagrad": lambda: T.scale_by_adagrad(0.1, eps=1e-10),
     "scale_by_rmsprop": lambda: T.scale_by_rmsprop(),
     "scale_by_rmsprop_centered": lambda: T.scale_by_rmsprop(centered=True),
@@ -284,6 +288,39 @@ def test_trace_dampening_seeds_buffer_with_first_gradient():
     np.testing.assert_allclose(u1["w"], [2.0])  # torch: buf = grad (undampened)
     np.testing.assert_allclose(u2["w"], [0.5 * 2.0 + 0.5 * 4.0])
     assert set(optaxlr.hyperparams(state)) == {"step", "momentum", "dampening"}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"decay": 0.9},
+        {"decay": 0.9, "nesterov": True},
+        {"decay": _decay_schedule, "dampening": 0.3},
+    ],
+    ids=["heavy_ball", "nesterov", "scheduled_damped"],
+)
+@pytest.mark.parametrize("lr", [0.1, _lr_schedule], ids=["lr", "lr_sched"])
+def test_trace_with_a_rate_is_trace_then_the_rate(kwargs, lr, dtype):
+    params = jax.tree.map(
+        lambda p: (p * (1 + 0.5j) if dtype == jnp.complex64 else p).astype(dtype), _params()
+    )
+    fused = T.trace(**kwargs, learning_rate=lr)
+    chained = optax.chain(T.trace(**kwargs), T.scale_by_learning_rate(lr))
+    p_fused, s_fused = _run(fused, params, 4, update=jax.jit(fused.update))
+    p_chain, s_chain = _run(chained, params, 4, update=jax.jit(chained.update))
+    # One rounding fewer in half precision (the rate multiplies the float32 buffer).
+    tol = {jnp.float16: 2e-3, jnp.bfloat16: 2e-2}.get(dtype, 1e-6)
+    chex.assert_trees_all_close(p_fused, p_chain, rtol=tol, atol=tol)
+    hps_fused, hps_chain = optaxlr.hyperparams(s_fused), optaxlr.hyperparams(s_chain)
+    assert set(hps_fused) == set(hps_chain)
+    for key, value in hps_chain.items():
+        np.testing.assert_allclose(hps_fused[key], value, rtol=1e-6, err_msg=key)
+
+
+def test_trace_refuses_a_negative_rate():
+    with pytest.raises(ValueError, match="learning_rate"):
+        T.trace(0.9, learning_rate=-0.1)
 
 
 def test_adagrad_against_numpy():

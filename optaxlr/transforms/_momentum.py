@@ -35,12 +35,16 @@ class TraceState(NamedTuple):
     """State of `trace`."""
 
     count: jax.Array | None  # updates applied (int32), with dampening or a schedule; else None
-    record: HyperparamRecord  # momentum[, dampening]
+    record: HyperparamRecord  # momentum[, dampening][, learning_rate]
     trace: optax.Params  # the momentum buffer, in the parameters' dtypes (float16: float32)
 
 
 def trace(
-    decay: Hyperparam, nesterov: bool = False, dampening: Hyperparam = 0.0
+    decay: Hyperparam,
+    nesterov: bool = False,
+    dampening: Hyperparam = 0.0,
+    *,
+    learning_rate: Hyperparam | None = None,
 ) -> optax.GradientTransformation:
     r"""Momentum as in ``torch.optim.SGD``.
 
@@ -55,11 +59,19 @@ def trace(
     at zero). The decay may be a schedule such as
     ``optaxlr.schedules.one_cycle_momentum``; it is reported as ``momentum``.
 
+    With ``learning_rate`` :math:`\eta_t` the update is :math:`-\eta_t u_t`: the
+    whole step of ``torch.optim.SGD`` (``param.add_(buf, alpha=-lr)``) in one
+    transformation, which `optaxlr.sgd` uses. It equals
+    ``optax.chain(trace(...), scale_by_learning_rate(learning_rate))`` with one
+    state instead of two.
+
     Args:
       decay: momentum coefficient in [0, 1], or a schedule.
       nesterov: use Nesterov momentum (requires a nonzero ``decay`` and no
         dampening, as in PyTorch).
       dampening: dampening in [0, 1], or a schedule.
+      learning_rate: None, or a rate >= 0 (or a schedule) to scale the update
+        by, negated.
 
     Returns:
       An ``optax.GradientTransformation`` with state `TraceState`; the buffer has
@@ -78,8 +90,15 @@ def trace(
             raise ValueError("nesterov=True requires a nonzero momentum (decay), got 0")
         if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
             raise ValueError(f"nesterov=True requires dampening=0, got {dampening!r}")
+    if learning_rate is not None:
+        check_hyperparam("learning_rate", learning_rate, low=0.0)
     damped = not is_static_zero(dampening)
-    spec = HyperparamSpec(momentum=decay, **({"dampening": dampening} if damped else {}))
+    hparams = {"momentum": decay}
+    if damped:
+        hparams["dampening"] = dampening
+    if learning_rate is not None:
+        hparams["learning_rate"] = learning_rate
+    spec = HyperparamSpec(**hparams)
     counts = damped or spec.scheduled
 
     def init_fn(params):
@@ -106,6 +125,8 @@ def trace(
             else:
                 new_b = mu * b32 + g32
             out = g32 + mu * new_b if nesterov else new_b
+            if learning_rate is not None:
+                out = -values["learning_rate"] * out
             return out.astype(g.dtype), new_b.astype(b.dtype)
 
         out = jax.tree.map(leaf, updates, state.trace)
