@@ -16,6 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import allocation_order
+import bench_aliases
 import bench_bandwidth
 import bench_many_leaves
 import bench_optimizers
@@ -30,6 +31,10 @@ def main() -> None:
         bench_optimizers.main(
             ["--shapes", "1x1e3", "8x1e3", "--kinds", "adamw", "clip_adamw", *common,
              "--jax-rounds", "1", "--jax-block", "0.002"]
+        )
+        bench_aliases.main(
+            ["--only", "adamw", "sgd_momentum cosine vs inject", "--size", "100",
+             "--rounds", "1", "--block", "0.002", "--out", str(out)]
         )
         bench_many_leaves.main(
             ["--leaves", "1", "8", "--kinds", "adamw", "--limit", "120", *common]

@@ -1,0 +1,151 @@
+"""Every optaxlr alias against optax's closest optimizer, on a small model.
+
+On one array of 1e4 floats a jitted step takes 10-20 us on the CPU, and what a
+step passes in and out (buffers, pytree nodes) is a visible part of it: this is
+where the state's design costs or saves time. Each pair does the same math
+where optax can (``rmsprop`` with ``eps_in_sqrt=False``; optax's ``nadam``,
+``radam`` and ``adadelta`` differ from PyTorch's, so their ratios mix the math
+in). Scheduled learning rates are compared twice: with optax's plain optimizer,
+which cannot report the rate it used, and with ``optax.inject_hyperparams``,
+optax's way to make it observable (what ``optaxlr.hyperparams`` reads).
+
+    python benchmarks/bench_aliases.py                  # every pair (~1 min)
+    python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
+
+Step time: the jitted, donated step (``_common.Compiled``), the pairs timed in
+interleaved rounds; ratio = optaxlr / optax, the median of per-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import optax
+from _common import (
+    RESULTS,
+    Compiled,
+    JaxRunner,
+    grads_like,
+    header,
+    interleaved,
+    jax_step,
+    make_tree,
+    median,
+    paired_ratio,
+    save,
+    table,
+)
+
+import optaxlr
+
+LR = 1e-3
+optax_cosine = optax.cosine_decay_schedule(LR, 1000)
+optaxlr_cosine = optaxlr.schedules.cosine(LR, 1000)
+inject = optax.inject_hyperparams
+
+Pair = tuple[Callable[[], optax.GradientTransformation], Callable[[], optax.GradientTransformation]]
+
+#: name -> (optax, optaxlr), the same hyperparameters (PyTorch's defaults where optax's differ).
+PAIRS: dict[str, Pair] = {
+    "sgd": (lambda: optax.sgd(LR), lambda: optaxlr.sgd(LR)),
+    "sgd_momentum": (lambda: optax.sgd(LR, 0.9), lambda: optaxlr.sgd(LR, 0.9)),
+    "sgd_nesterov": (
+        lambda: optax.sgd(LR, 0.9, nesterov=True),
+        lambda: optaxlr.sgd(LR, 0.9, nesterov=True),
+    ),
+    "adam": (lambda: optax.adam(LR), lambda: optaxlr.adam(LR)),
+    "adamw": (
+        lambda: optax.adamw(LR, weight_decay=1e-2),
+        lambda: optaxlr.adamw(LR, weight_decay=1e-2),
+    ),
+    "adagrad": (
+        lambda: optax.adagrad(LR, initial_accumulator_value=0.0, eps=1e-10),
+        lambda: optaxlr.adagrad(LR),
+    ),
+    "rmsprop": (
+        lambda: optax.rmsprop(LR, decay=0.99, eps_in_sqrt=False),
+        lambda: optaxlr.rmsprop(LR),
+    ),
+    "rmsprop_momentum": (
+        lambda: optax.rmsprop(LR, decay=0.99, eps_in_sqrt=False, momentum=0.9),
+        lambda: optaxlr.rmsprop(LR, momentum=0.9),
+    ),
+    "nadam (other math)": (lambda: optax.nadam(LR), lambda: optaxlr.nadam(LR)),
+    "radam (other math)": (lambda: optax.radam(LR), lambda: optaxlr.radam(LR)),
+    "adadelta (other math)": (lambda: optax.adadelta(1.0), lambda: optaxlr.adadelta(1.0)),
+    "adamw cosine": (
+        lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
+        lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
+    ),
+    "adamw cosine vs inject": (
+        lambda: inject(optax.adamw)(learning_rate=optax_cosine, weight_decay=1e-2),
+        lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
+    ),
+    "sgd_momentum cosine": (
+        lambda: optax.sgd(optax_cosine, 0.9),
+        lambda: optaxlr.sgd(optaxlr_cosine, 0.9),
+    ),
+    "sgd_momentum cosine vs inject": (
+        lambda: inject(optax.sgd)(learning_rate=optax_cosine, momentum=0.9),
+        lambda: optaxlr.sgd(optaxlr_cosine, 0.9),
+    ),
+}
+
+
+def runner(make: Callable[[], optax.GradientTransformation], params) -> JaxRunner:
+    opt = make()
+    grads = grads_like(params)
+    state = opt.init(params)
+    return JaxRunner(Compiled(jax_step(opt), params, state, grads), params, state, grads)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--only", nargs="*", choices=sorted(PAIRS), help="pairs to run")
+    ap.add_argument("--size", type=float, default=1e4, help="floats in the one array")
+    ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
+    ap.add_argument("--no-save", action="store_true")
+    args = ap.parse_args(argv)
+    header("bench_aliases: every optaxlr alias vs optax")
+    params = make_tree(1, int(args.size))
+    rows = []
+    for name in args.only or PAIRS:
+        make_optax, make_optaxlr = PAIRS[name]
+        runners = {"optax": runner(make_optax, params), "optaxlr": runner(make_optaxlr, params)}
+        times = interleaved(runners, args.rounds, args.block, 0.0)
+        rows.append(
+            {
+                "pair": name,
+                "params": int(args.size),
+                "step_s": {k: median(v) for k, v in times.items()},
+                "ratio_optaxlr_optax": paired_ratio(times["optaxlr"], times["optax"]),
+            }
+        )
+        print(f"  {name}: optaxlr/optax {rows[-1]['ratio_optaxlr_optax']:.3f}", flush=True)
+    print()
+    heads = ["pair", "step us optax", "optaxlr", "optaxlr/optax"]
+    body = [
+        [
+            r["pair"],
+            r["step_s"]["optax"] * 1e6,
+            r["step_s"]["optaxlr"] * 1e6,
+            r["ratio_optaxlr_optax"],
+        ]
+        for r in rows
+    ]
+    print(table(heads, body), "\n", flush=True)
+    path = save("bench_aliases", {"rows": rows}, None if args.no_save else args.out)
+    if path:
+        print(f"results: {path}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
