@@ -128,8 +128,9 @@ class HyperparamRecord:
     its static part the `RecordLayout`.
 
     Attributes:
-      values: ``{name: scalar array}`` for the hyperparameters given as arrays
-        or schedules (float32, or float64 under ``jax_enable_x64``).
+      leaves: the values of the hyperparameters given as arrays or schedules
+        (scalars, float32 or float64 under ``jax_enable_x64``), in the order of
+        ``layout.arrays``; ``values`` gives them by name.
       layout: the numbers and the order of the names (static).
     """
 
