@@ -168,6 +168,13 @@ class JaxRunner:
         self.params, self.state = p, s
 
 
+def optimizer_runner(opt: optax.GradientTransformation, params: Any) -> JaxRunner:
+    """A `JaxRunner` of ``opt``'s donated step on ``params`` with `grads_like` gradients."""
+    grads = grads_like(params)
+    state = opt.init(params)
+    return JaxRunner(Compiled(jax_step(opt), params, state, grads), params, state, grads)
+
+
 # --- torch peer ------------------------------------------------------------------
 
 

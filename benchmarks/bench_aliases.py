@@ -28,14 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import optax
 from _common import (
     RESULTS,
-    Compiled,
-    JaxRunner,
-    grads_like,
     header,
     interleaved,
-    jax_step,
     make_tree,
     median,
+    optimizer_runner,
     paired_ratio,
     save,
     table,
@@ -97,13 +94,6 @@ PAIRS: dict[str, Pair] = {
 }
 
 
-def runner(make: Callable[[], optax.GradientTransformation], params) -> JaxRunner:
-    opt = make()
-    grads = grads_like(params)
-    state = opt.init(params)
-    return JaxRunner(Compiled(jax_step(opt), params, state, grads), params, state, grads)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(PAIRS), help="pairs to run")
@@ -118,7 +108,10 @@ def main(argv=None):
     rows = []
     for name in args.only or PAIRS:
         make_optax, make_optaxlr = PAIRS[name]
-        runners = {"optax": runner(make_optax, params), "optaxlr": runner(make_optaxlr, params)}
+        runners = {
+            "optax": optimizer_runner(make_optax(), params),
+            "optaxlr": optimizer_runner(make_optaxlr(), params),
+        }
         times = interleaved(runners, args.rounds, args.block, 0.0)
         rows.append(
             {

@@ -30,14 +30,11 @@ import jax.numpy as jnp
 import optax
 from _common import (
     RESULTS,
-    Compiled,
-    JaxRunner,
-    grads_like,
     header,
     interleaved,
-    jax_step,
     make_tree,
     median,
+    optimizer_runner,
     save,
     table,
 )
@@ -95,11 +92,7 @@ def hlo_ops(schedule) -> int:
 
 
 def runner(learning_rate, params):
-    opt = optaxlr.adamw(learning_rate)
-    grads = grads_like(params)
-    state = opt.init(params)
-    compiled = Compiled(jax_step(opt), params, state, grads)
-    return JaxRunner(compiled, params, state, grads)
+    return optimizer_runner(optaxlr.adamw(learning_rate), params)
 
 
 def main(argv=None):
