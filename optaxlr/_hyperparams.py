@@ -187,14 +187,11 @@ def _unflatten(layout: RecordLayout, leaves: Any) -> HyperparamRecord:
     # A record of numbers alone is the layout's one instance: nothing to build per call.
     if layout.empty is not None:
         return layout.empty
-    record = object.__new__(HyperparamRecord)
-    record.layout = layout
-    record.leaves = tuple(leaves)
-    return record
+    return HyperparamRecord(dict(zip(layout.arrays, leaves, strict=True)), layout)
 
 
 # Flattening runs on every call of a jitted step, so it is a C-level getter rather
-# than a Python function (docs/performance.md, "Dispatch").
+# than a Python function (docs/performance.md, "Small models").
 jax.tree_util.register_pytree_with_keys(
     HyperparamRecord, _flatten_with_keys, _unflatten, operator.attrgetter("leaves", "layout")
 )
