@@ -33,11 +33,11 @@ optaxlr alias kwargs, the torch version and this script's path.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 
 import numpy as np
 import torch
+from _torch_fixture import save
 
 LEAVES = {"w": (8, 4), "b": (4,)}
 STEPS = 200
@@ -143,17 +143,7 @@ def main() -> None:
             runs.append({"group": group, "name": name, "optimizer": alias,
                          "optaxlr": alias_kwargs,
                          "torch": {"class": torch_cls, "kwargs": torch_kwargs}})
-    manifest = {
-        "peer": "torch",
-        "torch_version": torch.__version__,
-        "generated_by": "scripts/generate_dtype_fixtures.py",
-        "leaves": {k: list(v) for k, v in LEAVES.items()},
-        "steps": STEPS,
-        "runs": runs,
-    }
-    arrays["manifest"] = np.asarray(json.dumps(manifest))
-    np.savez_compressed(args.out, **arrays)
-    print(f"wrote {len(runs)} runs to {args.out}")
+    save(args.out, arrays, __file__, LEAVES, STEPS, runs)
 
 
 if __name__ == "__main__":

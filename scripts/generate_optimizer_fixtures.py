@@ -29,11 +29,11 @@ matching optaxlr alias arguments, schedules given as ``{"schedule": name,
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 
 import numpy as np
 import torch
+from _torch_fixture import save
 
 LEAVES = {"w1": (8, 4), "b1": (4,), "w2": (4, 3), "b2": (3,)}
 STEPS = 200
@@ -316,18 +316,7 @@ def main() -> None:
     for spec in runs:
         for key, value in _run(spec, init, x, y).items():
             arrays[f"{spec['name']}/{key}"] = value
-    manifest = {
-        "peer": "torch",
-        "torch_version": torch.__version__,
-        "generated_by": "scripts/generate_optimizer_fixtures.py",
-        "leaves": {k: list(v) for k, v in LEAVES.items()},
-        "steps": STEPS,
-        "runs": runs,
-    }
-    arrays["manifest"] = np.asarray(json.dumps(manifest))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays)
-    print(f"wrote {len(runs)} runs to {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    save(args.out, arrays, __file__, LEAVES, STEPS, runs)
 
 
 if __name__ == "__main__":
