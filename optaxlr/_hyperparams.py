@@ -184,10 +184,14 @@ def _flatten_with_keys(record: HyperparamRecord) -> tuple[tuple[Any, ...], Recor
 
 
 def _unflatten(layout: RecordLayout, leaves: Any) -> HyperparamRecord:
-    # A record of numbers alone is the layout's one instance: nothing to build per call.
+    # Runs on every call of a jitted step. A record of numbers alone is the layout's one
+    # instance; any other takes the leaves as they are, without the {name: value} dict
+    # the constructor reads them from.
     if layout.empty is not None:
         return layout.empty
-    return HyperparamRecord(dict(zip(layout.arrays, leaves, strict=True)), layout)
+    record = object.__new__(HyperparamRecord)
+    record.layout, record.leaves = layout, tuple(leaves)
+    return record
 
 
 # Flattening runs on every call of a jitted step, so it is a C-level getter rather
