@@ -58,8 +58,6 @@ TRANSFORMS = {
     "trace_nesterov": lambda: T.trace(0.9, nesterov=True),
     "trace_dampening": lambda: T.trace(0.9, dampening=0.3),
     "trace_sched": lambda: T.trace(_decay_schedule, dampening=lambda s: 0.1 + 0.0 * s),
-    "trace_lr": lambda: T.trace(0.9, nesterov=True, learning_rate=0.1),
-    "trace_lr_sched": lambda: T.trace(0.9, dampening=0.2, learning_rate=_lr_schedule),
     "scale_by_adagrad": lambda: T.scale_by_adagrad(0.1, eps=1e-10),
     "scale_by_rmsprop": lambda: T.scale_by_rmsprop(),
     "scale_by_rmsprop_centered": lambda: T.scale_by_rmsprop(centered=True),
@@ -104,9 +102,193 @@ def _run(tx, params, n, update=None):
     return p, state
 
 
+def _numpy_rule(step, init=lambda p: None):
+    """An optax transformation whose update is written per leaf in float64 numpy.
+
+    ``step(t, g, p, s, path) -> (u, s)``: ``t`` the updates done so far, ``g`` and ``p``
+    the leaf's gradient and parameter, ``s`` its state (``init(p)`` at first), ``path``
+    the leaf's path. A reference written from the formulas, not by optaxlr.
+    """
+
+    def init_fn(params):
+        return 0, [init(np.asarray(p, np.float64)) for p in jax.tree.leaves(params)]
+
+    def update_fn(updates, state, params):
+        t, states = state
+        flat, treedef = jax.tree_util.tree_flatten_with_path(updates)
+        out = [
+            step(
+                t,
+                np.asarray(g, np.float64),
+                np.asarray(p, np.float64),
+                s,
+                "/".join(str(k.key) for k in path),
+            )
+            for (path, g), p, s in zip(flat, jax.tree.leaves(params), states, strict=True)
+        ]
+        new_updates = treedef.unflatten(
+            [jnp.asarray(u, g.dtype) for (_, g), (u, _) in zip(flat, out, strict=True)]
+        )
+        return new_updates, (t + 1, [s for _, s in out])
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _at(schedule, t):
+    return float(schedule(jnp.int32(t)))
+
+
+def _torch_momentum(decay, dampening=lambda t: 0.0, nesterov=False):
+    """torch.optim.SGD's momentum buffer: seeded with the undampened first gradient."""
+
+    def step(t, g, p, buf, path):
+        m, d = decay(t), dampening(t)
+        buf = g if t == 0 else m * buf + (1 - d) * g
+        return (g + m * buf if nesterov else buf), buf
+
+    return _numpy_rule(step)
+
+
+def _torch_adagrad(initial, eps):
+    def step(t, g, p, s, path):
+        s = s + g * g
+        return g / (np.sqrt(s) + eps), s
+
+    return _numpy_rule(step, init=lambda p: np.full_like(p, initial))
+
+
+def _torch_rmsprop_centered(decay, eps):
+    def step(t, g, p, s, path):
+        a = decay(t)
+        v, m = s
+        v, m = a * v + (1 - a) * g * g, a * m + (1 - a) * g
+        return g / (np.sqrt(v - m * m) + eps), (v, m)
+
+    return _numpy_rule(step, init=lambda p: (np.zeros_like(p), np.zeros_like(p)))
+
+
+def _torch_amsgrad(b1=0.9, b2=0.999, eps=1e-8):
+    """torch.optim.Adam(amsgrad=True): the maximum of the raw second moments."""
+
+    def step(t, g, p, s, path):
+        m, v, vmax = s
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        vmax = np.maximum(vmax, v)
+        n = t + 1
+        u = m / (1 - b1**n) / (np.sqrt(vmax) / np.sqrt(1 - b2**n) + eps)
+        return u, (m, v, vmax)
+
+    return _numpy_rule(step, init=lambda p: (np.zeros_like(p),) * 3)
+
+
+def _torch_nadam(b1=lambda t: 0.9, b2=0.999, eps=1e-8, psi=4e-3):
+    """torch.optim.NAdam, with the running product of the momentum coefficients."""
+    product = {}
+
+    def step(t, g, p, s, path):
+        m, v = s
+        beta1, n = b1(t), t + 1
+        mu_t = beta1 * (1 - 0.5 * 0.96 ** (n * psi))
+        mu_next = beta1 * (1 - 0.5 * 0.96 ** ((n + 1) * psi))
+        prod = product.setdefault(n, product.get(n - 1, 1.0) * mu_t)
+        m, v = beta1 * m + (1 - beta1) * g, b2 * v + (1 - b2) * g * g
+        denom = np.sqrt(v / (1 - b2**n)) + eps
+        u = (1 - mu_t) / (1 - prod) * g / denom + mu_next / (1 - prod * mu_next) * m / denom
+        return u, (m, v)
+
+    return _numpy_rule(step, init=lambda p: (np.zeros_like(p),) * 2)
+
+
+def _decoupled_decay(lr, wd):
+    return _numpy_rule(lambda t, g, p, s, path: (g - lr(t) * wd * p, s))
+
+
+def _clip_each_norm(max_norm):
+    def step(t, g, p, s, path):
+        norm = np.sqrt(np.sum(g * g))
+        return (g * max_norm / norm if norm > max_norm else g), s
+
+    return _numpy_rule(step)
+
+
+def _torch_clip_grad_norm(max_norm, eps=1e-6):
+    """torch.nn.utils.clip_grad_norm_: one norm over every leaf."""
+
+    def update_fn(updates, state, params=None):
+        norm = np.sqrt(
+            sum(np.sum(np.asarray(g, np.float64) ** 2) for g in jax.tree.leaves(updates))
+        )
+        coef = min(1.0, max_norm / (norm + eps))
+        return jax.tree.map(
+            lambda g: (np.asarray(g, np.float64) * coef).astype(g.dtype), updates
+        ), state
+
+    return optax.GradientTransformation(lambda params: (), update_fn)
+
+
+def _path_factors(rules):
+    def step(t, g, p, s, path):
+        factor = 1.0
+        for pattern, value in rules.items():
+            if re.fullmatch(pattern, path):
+                factor *= _at(value, t) if callable(value) else value
+        return g * factor, s
+
+    return _numpy_rule(step)
+
+
+def _injected(factory, **hyperparams):
+    """optax's transformation with its hyperparameters injected: a schedule is evaluated
+    at optax's own count, before the update."""
+    return optax.inject_hyperparams(factory)(**hyperparams)
+
+
+# An independent reference for each entry of TRANSFORMS: optax's transformation with the
+# same rule, or the formula written above in float64 numpy (torch's, where optax has none).
+REFERENCES = {
+    "scale_by_learning_rate": lambda: optax.scale_by_learning_rate(0.1),
+    "scale_by_learning_rate_sched": lambda: optax.scale_by_learning_rate(_lr_schedule),
+    "trace": lambda: optax.trace(0.9),
+    "trace_nesterov": lambda: optax.trace(0.9, nesterov=True),
+    "trace_dampening": lambda: _torch_momentum(lambda t: 0.9, lambda t: 0.3),
+    "trace_sched": lambda: _torch_momentum(lambda t: _at(_decay_schedule, t), lambda t: 0.1),
+    "scale_by_adagrad": lambda: _torch_adagrad(0.1, 1e-10),
+    "scale_by_rmsprop": lambda: optax.scale_by_rms(0.99, 1e-8, eps_in_sqrt=False),
+    "scale_by_rmsprop_centered": lambda: _torch_rmsprop_centered(lambda t: 0.99, 1e-8),
+    "scale_by_rmsprop_sched": lambda: _torch_rmsprop_centered(
+        lambda t: _at(_decay_schedule, t), 1e-8
+    ),
+    "scale_by_adam": lambda: optax.scale_by_adam(),
+    "scale_by_adam_amsgrad": _torch_amsgrad,
+    "scale_by_adam_nesterov": lambda: optax.scale_by_adam(nesterov=True),
+    "scale_by_adam_sched": lambda: _injected(
+        optax.scale_by_adam, b1=_decay_schedule, b2=lambda s: 0.99 + 0 * s
+    ),
+    # Three updates: RAdam's rectification starts at step 6, so this is the unrectified
+    # branch (the rectified one is checked against torch's fixture, test_optimizer_fixtures).
+    "scale_by_radam": lambda: optax.scale_by_radam(),
+    "scale_by_nadam": _torch_nadam,
+    "scale_by_nadam_sched": lambda: _torch_nadam(b1=lambda t: _at(_decay_schedule, t)),
+    "scale_by_adadelta": lambda: optax.scale_by_adadelta(0.9, 1e-6),
+    "add_decayed_weights": lambda: optax.add_decayed_weights(1e-2),
+    "add_decayed_weights_mask": lambda: optax.add_decayed_weights(
+        1e-2, mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p)
+    ),
+    "decoupled_weight_decay": lambda: _decoupled_decay(lambda t: _at(_lr_schedule, t), 1e-2),
+    "clip_by_value": lambda: optax.clip(0.5),
+    "clip_by_norm": lambda: _clip_each_norm(1.0),
+    "clip_by_global_norm": lambda: _torch_clip_grad_norm(1.0),
+    "scale_by_path": lambda: _path_factors({r"(.*/)?b.": 2.0, r"(.*/)?w1": _lr_schedule}),
+}
+
+
 @functools.cache
-def _eager_reference(name):
-    return _run(TRANSFORMS[name](), _params(), 3)
+def _reference(name):
+    return _run(REFERENCES[name](), _params(), 3)
+
+
+def test_every_transform_has_an_independent_reference():
+    assert set(REFERENCES) == set(TRANSFORMS)
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMS))
@@ -125,9 +307,10 @@ def test_transform(name, variant):
     for key, value in hps.items():
         expected = jnp.int32 if key == "step" else jnp.float32
         assert value.dtype == expected and value.shape == (), key
-    # XLA fuses (and may contract to FMA) under jit: equal up to rounding.
-    reference, _ = _eager_reference(name)
-    chex.assert_trees_all_close(p, reference, rtol=1e-5, atol=1e-6)
+    # float32 against optax's float32 or numpy's float64: equal up to rounding (optax
+    # forms Adam's 1 - b2**t in float32, 1.3e-5 relative error at t = 1).
+    reference, _ = _reference(name)
+    chex.assert_trees_all_close(p, reference, rtol=2e-5, atol=1e-6)
 
 
 def _mixed_precision_params():
@@ -290,39 +473,6 @@ def test_trace_dampening_seeds_buffer_with_first_gradient():
     assert set(optaxlr.hyperparams(state)) == {"step", "momentum", "dampening"}
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16, jnp.complex64])
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"decay": 0.9},
-        {"decay": 0.9, "nesterov": True},
-        {"decay": _decay_schedule, "dampening": 0.3},
-    ],
-    ids=["heavy_ball", "nesterov", "scheduled_damped"],
-)
-@pytest.mark.parametrize("lr", [0.1, _lr_schedule], ids=["lr", "lr_sched"])
-def test_trace_with_a_rate_is_trace_then_the_rate(kwargs, lr, dtype):
-    params = jax.tree.map(
-        lambda p: (p * (1 + 0.5j) if dtype == jnp.complex64 else p).astype(dtype), _params()
-    )
-    fused = T.trace(**kwargs, learning_rate=lr)
-    chained = optax.chain(T.trace(**kwargs), T.scale_by_learning_rate(lr))
-    p_fused, s_fused = _run(fused, params, 4, update=jax.jit(fused.update))
-    p_chain, s_chain = _run(chained, params, 4, update=jax.jit(chained.update))
-    # One rounding fewer in half precision (the rate multiplies the float32 buffer).
-    tol = {jnp.float16: 2e-3, jnp.bfloat16: 2e-2}.get(dtype, 1e-6)
-    chex.assert_trees_all_close(p_fused, p_chain, rtol=tol, atol=tol)
-    hps_fused, hps_chain = optaxlr.hyperparams(s_fused), optaxlr.hyperparams(s_chain)
-    assert set(hps_fused) == set(hps_chain)
-    for key, value in hps_chain.items():
-        np.testing.assert_allclose(hps_fused[key], value, rtol=1e-6, err_msg=key)
-
-
-def test_trace_refuses_a_negative_rate():
-    with pytest.raises(ValueError, match="learning_rate"):
-        T.trace(0.9, learning_rate=-0.1)
-
-
 def test_adagrad_against_numpy():
     g = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
     tx = T.scale_by_adagrad(0.1, 1e-10)
@@ -374,18 +524,38 @@ def test_decoupled_weight_decay_applies_torch_float32_factor():
     np.testing.assert_array_equal(np.asarray(optax.apply_updates(p, u)["w"]), torch_like)
 
 
-def test_radam_rho_matches_float64():
-    from optaxlr.transforms._radam import _rho, _rho_constants
+def _torch_radam_updates(g, b1, b2, eps, n):
+    """torch.optim.RAdam's step direction in float64, for a constant gradient."""
+    m = v = np.zeros_like(g)
+    rho_inf, out = 2 / (1 - b2) - 1, []
+    for t in range(1, n + 1):
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        m_hat = m / (1 - b1**t)
+        rho = rho_inf - 2 * t * b2**t / (1 - b2**t)
+        if rho > 5:
+            r = np.sqrt((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho))
+            out.append(m_hat * r * np.sqrt(1 - b2**t) / (np.sqrt(v) + eps))
+        else:
+            out.append(m_hat)
+    return np.array(out)
 
-    f32 = jnp.float32
-    for b2 in (0.999, 0.99, 0.9):
-        rho_inf, cm1, log_b2 = _rho_constants(b2, f32)
-        cm1_t, log_t = _rho_constants(jnp.float32(b2), f32)[1:]
-        for t in (1, 2, 5, 6, 7, 50, 1000, 100000):
-            exact = rho_inf - 2 * t * b2**t / (1 - b2**t)
-            np.testing.assert_allclose(_rho(jnp.int32(t), cm1, log_b2, f32), exact, rtol=2e-6)
-            # a traced b2 goes through float32 constants: close, not exact
-            np.testing.assert_allclose(_rho(jnp.int32(t), cm1_t, log_t, f32), exact, rtol=2e-3)
+
+@pytest.mark.parametrize("b2", [0.999, 0.99, 0.9])
+@pytest.mark.parametrize("as_array", [False, True], ids=["number", "array"])
+def test_radam_matches_torch_in_float64_over_2000_steps(b2, as_array):
+    """RAdam's rectification term subtracts two numbers near 2000 (b2 = 0.999) around
+    step 6, where it switches on: float32 done naively is 4e-3 off there. optaxlr is
+    within 5e-6 of float64 for a number; an array b2 is float32 (2.3e-5 measured)."""
+    g = np.array([1.0, -0.5, 2.0, 1e-3])
+    tx = T.scale_by_radam(b2=jnp.float32(b2) if as_array else b2)
+
+    def body(state, _):
+        u, state = tx.update(jnp.asarray(g, jnp.float32), state)
+        return state, u
+
+    _, updates = jax.jit(lambda s: jax.lax.scan(body, s, None, length=2000))(tx.init(jnp.zeros(4)))
+    ref = _torch_radam_updates(g, 0.9, float(np.float32(b2)) if as_array else b2, 1e-8, 2000)
+    np.testing.assert_allclose(updates, ref, rtol=5e-5 if as_array else 1e-5)
 
 
 # --- schedules, counts and the hyperparams record ---------------------------------
@@ -437,7 +607,13 @@ def test_inside_optax_chain_beside_optax_transforms():
 def test_inside_inject_hyperparams():
     params = _params()
     tx = optax.inject_hyperparams(T.scale_by_adam)(b1=0.9, b2=0.999)
-    update = jax.jit(tx.update)
+    traces = []
+
+    @jax.jit
+    def update(g, state, p):
+        traces.append(None)  # runs once per trace, not per call
+        return tx.update(g, state, p)
+
     state = tx.init(params)
     p = params
     for i in range(3):
@@ -446,10 +622,10 @@ def test_inside_inject_hyperparams():
     ref, _ = _run(T.scale_by_adam(), params, 3)
     chex.assert_trees_all_close(p, ref, rtol=1e-6)
     # Change a hyperparameter in the state: no recompilation, the new value is used.
-    compiled = update._cache_size()
+    assert len(traces) == 1
     state.hyperparams["b1"] = jnp.float32(0.5)
     u, state = update(_grads(p, 3), state, p)
-    assert update._cache_size() == compiled
+    assert len(traces) == 1
     assert float(optaxlr.hyperparams(state)["b1"]) == 0.5
 
 
