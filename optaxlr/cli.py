@@ -85,6 +85,8 @@ def _writable(option: str, path: str | None) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError(f"{option}: {path} is a directory")
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"{option}: {folder} is a file, not a folder")
     if not os.path.isdir(folder):
         raise UsageError(f"{option}: the folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):

@@ -97,18 +97,29 @@ def test_plot_output_that_is_a_folder_is_refused(capsys, tmp_path):
     assert "is a directory" in _one_error_line(err, "plot")
 
 
-def test_plot_unwritable_output_is_refused(capsys, tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o500)
-    try:
-        if os.access(folder, os.W_OK):  # running as root: the folder stays writable
-            pytest.skip("permissions are not enforced for this user")
-        status, _, err = _run(capsys, "plot", "cosine(0.1, 100)", "-o", str(folder / "x.png"))
-    finally:
-        folder.chmod(0o700)
+@pytest.mark.parametrize("command, option", [("plot", "-o"), ("find-lr", "--json")])
+def test_output_under_a_file_is_refused_for_every_user(capsys, tmp_path, command, option):
+    """A path whose parent is a regular file can't be created by anyone, root included
+    (the kernel answers NotADirectoryError), so this holds whoever runs the suite."""
+    (tmp_path / "notes.txt").write_text("")
+    path = tmp_path / "notes.txt" / "out.png"
+    argv = ["cosine(0.1, 100)"] if command == "plot" else []
+    status, _, err = _run(capsys, command, *argv, option, str(path))
     assert status == 2
-    assert "is not writable" in _one_error_line(err, "plot")
+    line = _one_error_line(err, command)
+    assert f"{tmp_path / 'notes.txt'} is a file, not a folder" in line
+    assert not path.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_plot_output_that_cannot_be_created_is_one_line(capsys):
+    """No user can create a file in /proc. Another user is refused up front (status 2,
+    the folder isn't writable); root passes that check, and the write itself fails
+    (status 1): either way one line naming the path, no traceback, no file."""
+    status, _, err = _run(capsys, "plot", "cosine(0.1, 100)", "-o", "/proc/optaxlr-test.png")
+    assert status in (1, 2)
+    assert "/proc/optaxlr-test.png" in _one_error_line(err, "plot")
+    assert not Path("/proc/optaxlr-test.png").exists()
 
 
 def _nested_json(depth: int) -> str:
