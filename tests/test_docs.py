@@ -185,12 +185,21 @@ def test_code_blocks_run(path: Path, tmp_path, monkeypatch):
     assert not failures, f"{len(failures)} code block(s) of {page} fail:\n\n" + "\n".join(
         failures
     )
+    runnable = [b for b in blocks(path) if b.language == "python" and b.not_run is None]
+    assert ran == len(runnable), f"{page}: ran {ran} of its {len(runnable)} Python blocks"
+    assert ran > 0, f"{page}: no Python block ran (every block is marked not-run, or none is)"
+
+
+#: The languages a block may be tagged with. Only ``python`` runs, so a Python block
+#: tagged ``py`` or ``Python`` would be skipped silently: those tags fail here.
+LANGUAGES = {"python", "bash", "sh", "text"}
 
 
 @pytest.mark.parametrize("path", PAGES, ids=_page_id)
 def test_code_blocks_are_tagged_and_not_run_markers_give_a_reason(path: Path):
     for block in blocks(path):
         assert block.language, f"{block.where}: a code block without a language"
+        assert block.language in LANGUAGES, f"{block.where}: unknown language {block.language}"
         if block.not_run is not None:
             assert block.language == "python", f"{block.where}: not-run marks a Python block"
             assert len(block.not_run) >= 10, f"{block.where}: not-run needs a reason"
