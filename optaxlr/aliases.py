@@ -3,7 +3,9 @@
 Every alias is an ``optax.chain`` of the transformations in
 `optaxlr.transforms`, so its state is a tuple of their states and
 `optaxlr.hyperparams` reads the values used in the last update. Arguments are
-checked by the transformation that takes them, once. Every numeric hyperparameter may be a number, a
+checked by the transformation that takes them, once; an alias checks only those
+it names otherwise (``momentum``, which `trace` calls ``decay``). Every numeric
+hyperparameter may be a number, a
 JAX array or a schedule ``step -> value`` (``step`` = updates already applied,
 as PyTorch's scheduler ``last_epoch`` after ``scheduler.step()`` calls).
 
@@ -25,7 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr._hyperparams import Hyperparam, value_at
-from optaxlr._validation import concrete_float
+from optaxlr._validation import check_bool
 from optaxlr.transforms import (
     add_decayed_weights,
     scale_by_adadelta,
@@ -37,7 +39,8 @@ from optaxlr.transforms import (
     scale_by_rmsprop,
     trace,
 )
-from optaxlr.transforms._common import check_bool, check_hyperparam, is_static_zero
+from optaxlr.transforms._common import check_hyperparam, is_static_zero
+from optaxlr.transforms._fused import scale_and_decouple, trace_and_scale
 
 __all__ = ["adadelta", "adagrad", "adam", "adamw", "nadam", "radam", "rmsprop", "sgd"]
 
@@ -77,9 +80,9 @@ def sgd(
         b_t = \mu b_{t-1} + (1 - d) g_t \ (b_1 = g_1), \quad
         \theta_t = \theta_{t-1} - \eta_t \, (b_t \text{ or } g_t + \mu b_t)
 
-    Chain: ``add_decayed_weights(weight_decay)`` (coupled, as PyTorch), then
-    ``trace(momentum, nesterov, dampening, learning_rate=learning_rate)``, or
-    ``scale_by_learning_rate`` alone without momentum.
+    Chain: ``add_decayed_weights(weight_decay)`` (coupled, as PyTorch),
+    ``trace(momentum, nesterov, dampening)`` (left out without momentum), then
+    ``scale_by_learning_rate(learning_rate)``; the last two are one state.
 
     Args:
       learning_rate: >= 0, or a schedule (no default, as in PyTorch).
@@ -92,24 +95,16 @@ def sgd(
       >>> import optaxlr
       >>> opt = optaxlr.sgd(optaxlr.schedules.cosine(0.1, 1000), momentum=0.9, nesterov=True)
     """
-    # Checked here: trace calls them decay and dampening, and is left out at momentum 0.
+    # Checked here under its own name: trace calls it decay.
     check_hyperparam("momentum", momentum, low=0.0, high=1.0)
-    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
-    nesterov = check_bool("nesterov", nesterov)
-    if nesterov:
-        if is_static_zero(momentum):
-            raise ValueError("nesterov=True requires momentum > 0, got momentum=0")
-        if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
-            raise ValueError(f"nesterov=True requires dampening=0, got dampening={dampening!r}")
-    # As in PyTorch, dampening without momentum is accepted and has no effect.
-    use_momentum = not is_static_zero(momentum)
-    return _chain(
-        "sgd",
-        _decay(weight_decay),
-        trace(momentum, nesterov, dampening, learning_rate=learning_rate)
-        if use_momentum
-        else scale_by_learning_rate(learning_rate),
-    )
+    if is_static_zero(momentum):
+        # Built for its checks of nesterov and dampening alone: as in PyTorch,
+        # dampening without momentum has no effect.
+        trace(momentum, nesterov, dampening)
+        step = scale_by_learning_rate(learning_rate)
+    else:
+        step = trace_and_scale(momentum, nesterov, dampening, learning_rate)
+    return _chain("sgd", _decay(weight_decay), step)
 
 
 def _decayed_learning_rate(learning_rate: Hyperparam, lr_decay: Hyperparam) -> Callable:
@@ -181,9 +176,9 @@ def rmsprop(
     ``eps`` is added outside the square root (optax's ``rmsprop`` adds it
     inside); ``centered`` subtracts the squared mean gradient from
     :math:`v_t`. Chain: ``add_decayed_weights`` (coupled),
-    ``scale_by_rmsprop(alpha, eps, centered)``, then
-    ``trace(momentum, learning_rate=learning_rate)``, or ``scale_by_learning_rate``
-    without momentum. ``alpha`` is reported as ``decay``.
+    ``scale_by_rmsprop(alpha, eps, centered)``, ``trace(momentum)`` (left out
+    without momentum), then ``scale_by_learning_rate``; the last two are one
+    state. ``alpha`` is reported as ``decay``.
 
     Args:
       learning_rate: >= 0, or a schedule.
@@ -206,7 +201,7 @@ def rmsprop(
         scale_by_rmsprop(alpha, eps, centered=centered, eps_in_sqrt=False),
         scale_by_learning_rate(learning_rate)
         if is_static_zero(momentum)
-        else trace(momentum, learning_rate=learning_rate),
+        else trace_and_scale(momentum, False, 0.0, learning_rate),
     )
 
 
@@ -275,11 +270,12 @@ def adamw(
             + \lambda \theta_{t-1}\right)
 
     (PyTorch's ``param.mul_(1 - lr * weight_decay)`` before the Adam step).
-    Chain: ``scale_by_adam``, then ``scale_by_learning_rate(learning_rate,
-    weight_decay=weight_decay, mask=mask)``, which applies PyTorch's factor
-    :math:`\mathrm{fl}(1 - \eta\lambda)` exactly (``add_decayed_weights``
-    between the two is the same update up to that rounding). The decay follows
-    a scheduled learning rate, evaluated once per step.
+    Chain: ``scale_by_adam``, ``scale_by_learning_rate(learning_rate)``, then
+    ``decoupled_weight_decay(learning_rate, weight_decay, mask)``, which applies
+    PyTorch's factor :math:`\mathrm{fl}(1 - \eta\lambda)` exactly
+    (``add_decayed_weights`` between the first two is the same update up to that
+    rounding); the last two are one state. The decay follows a scheduled
+    learning rate.
 
     Args:
       learning_rate: >= 0, or a schedule.
@@ -303,7 +299,7 @@ def adamw(
     return _chain(
         "adamw",
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        scale_by_learning_rate(learning_rate, weight_decay=weight_decay, mask=mask),
+        scale_and_decouple(learning_rate, weight_decay, mask),
     )
 
 
@@ -346,10 +342,9 @@ def _adam_family(
     weight_decay: Hyperparam,
     decoupled: bool,
 ) -> optax.GradientTransformation:
-    """Coupled L2 before the preconditioner, or decoupled decay with the learning rate."""
+    """Coupled L2 before the preconditioner, or decoupled decay after the learning rate."""
     if check_bool("decoupled_weight_decay", decoupled):
-        decayed = scale_by_learning_rate(learning_rate, weight_decay=weight_decay)
-        return _chain(who, preconditioner, decayed)
+        return _chain(who, preconditioner, scale_and_decouple(learning_rate, weight_decay))
     return _chain(who, _decay(weight_decay), preconditioner, scale_by_learning_rate(learning_rate))
 
 

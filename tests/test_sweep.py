@@ -276,7 +276,7 @@ def test_bad_functions_are_named():
         return optaxlr.sgd(learning_rate)
 
     hp = {"learning_rate": [0.1, 0.2]}
-    with pytest.raises(TypeError, match="optimizer must return an optax GradientTransformation"):
+    with pytest.raises(TypeError, match=r"optimizer\(\.\.\.\) must be an optax\.Gradient"):
         sweep(loss_fn, params, batches, lambda learning_rate: learning_rate, hp, num_steps=4)
     with pytest.raises(ValueError, match=r"loss_fn must return a scalar, got shape \(16,\)"):
         sweep(lambda p, b: b[1] * p["b1"].sum(), params, batches, sgd, hp, num_steps=4)

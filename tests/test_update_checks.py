@@ -23,13 +23,13 @@ TRANSFORMS = [
     T.scale_by_adadelta(),
     T.scale_by_radam(),
     T.scale_by_nadam(),
-    T.scale_by_learning_rate(0.1, weight_decay=0.1),
+    T.scale_by_learning_rate(0.1),
     T.add_decayed_weights(0.1),
     T.decoupled_weight_decay(0.1, 0.1),
 ]
 ALL = ALIASES + TRANSFORMS
 IDS = [*optaxlr.aliases.__all__, "adam_t", "trace", "adagrad_t", "rmsprop_t", "adadelta_t",
-       "radam_t", "nadam_t", "lr_wd", "l2", "decoupled"]  # fmt: skip
+       "radam_t", "nadam_t", "lr", "l2", "decoupled"]  # fmt: skip
 
 
 @pytest.mark.parametrize("opt", ALL, ids=IDS)

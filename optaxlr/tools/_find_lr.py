@@ -329,7 +329,7 @@ def find_lr(
     except (ValueError, TypeError) as e:
         kind = TypeError if isinstance(e, TypeError) else ValueError
         raise kind(f"optimizer failed on the range test's learning-rate schedule: {e}") from e
-    check_transformation(tx)
+    check_transformation("optimizer(...)", tx)
 
     out = jax.device_get(run(loop, hparams, args, model.params, model.extra, source.stacked))
     reason = _STOP_REASONS[int(out.stop)]

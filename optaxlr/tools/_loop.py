@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr.tools._common import ModelKey, as_scalar, batch_at, pure_loss, rebuild
+from optaxlr.training._accumulate import check_transformation
 
 __all__ = ["Loop", "Outcome", "Watch", "run", "check_transformation"]
 
@@ -81,15 +82,6 @@ class _Carry(NamedTuple):
     records: dict[str, jax.Array]
 
 
-def check_transformation(tx: Any) -> optax.GradientTransformation:
-    """Checks what the user's optimizer factory returned."""
-    if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
-        raise TypeError(
-            f"optimizer must return an optax GradientTransformation, got {type(tx).__name__}"
-        )
-    return tx
-
-
 def _scalar_metrics(value: Any) -> dict[str, jax.Array]:
     """eval_fn's scalar or dict of scalars, as a dict of float32 scalars."""
     items = value.items() if isinstance(value, Mapping) else [("metric", value)]
@@ -100,7 +92,7 @@ def _scalar_metrics(value: Any) -> dict[str, jax.Array]:
 
 
 def _train(loop: Loop, hparams: Any, watch_args: Any, params: Any, extra: Any, stacked: Any):
-    optimizer = check_transformation(loop.optimizer(**hparams))
+    optimizer = check_transformation("optimizer(...)", loop.optimizer(**hparams))
     watch = loop.watch
     loss_and_grad = jax.value_and_grad(pure_loss(loop.model_key), has_aux=True)
     record = functools.partial(jax.lax.dynamic_update_index_in_dim, axis=0)

@@ -196,7 +196,7 @@ def _check_points(optimizer: Callable, values: dict[str, np.ndarray]) -> None:
             tx = optimizer(**dict(zip(names, point, strict=True)))
         except (ValueError, TypeError) as e:
             return e
-        check_transformation(tx)
+        check_transformation("optimizer(...)", tx)
         return None
 
     points = list(zip(*(v.tolist() for v in values.values()), strict=True))

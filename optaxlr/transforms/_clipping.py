@@ -41,7 +41,10 @@ class ClipState(NamedTuple):
     record: HyperparamRecord  # max_delta or max_norm
 
 
-def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTransformation:
+def _clipping(
+    who: str, name: str, value: Hyperparam, apply: Callable
+) -> optax.GradientTransformation:
+    """The transformation ``who`` that clips by ``apply(updates, value)``, ``value`` recorded."""
     spec = HyperparamSpec(**{name: value})
 
     def init_fn(params):
@@ -49,7 +52,7 @@ def _clipping(name: str, value: Hyperparam, apply: Callable) -> optax.GradientTr
         return ClipState(init_count() if spec.scheduled else None, spec.initial_record())
 
     def update_fn(updates, state, params=None):
-        check_update(name, state, ClipState, updates, params=params)
+        check_update(who, state, ClipState, updates, params=params)
         values = spec.values(state.count, scalar_dtype(updates))
         return apply(updates, values[name]), ClipState(next_count(state.count), spec.record(values))
 
@@ -80,7 +83,7 @@ def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
         leaf = real_view(lambda g: (jnp.clip(upcast(g), -c, c).astype(g.dtype),))
         return jax.tree.map(lambda g: leaf(g)[0], updates)
 
-    return _clipping("max_delta", max_delta, apply)
+    return _clipping("clip_by_value", "max_delta", max_delta, apply)
 
 
 def _squared_norm(g: jax.Array) -> jax.Array:
@@ -133,7 +136,7 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
 
         return jax.tree.map(leaf, updates)
 
-    tx = _clipping("max_norm", max_norm, apply)
+    tx = _clipping("clip_by_norm", "max_norm", max_norm, apply)
 
     def init_fn(params):
         one_array_per_leaf(params)
@@ -177,4 +180,4 @@ def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.Gradie
         factor = jnp.minimum(c / (total + eps), 1.0)
         return jax.tree.map(lambda g: (upcast(g) * factor).astype(g.dtype), updates)
 
-    return _clipping("max_norm", max_norm, apply)
+    return _clipping("clip_by_global_norm", "max_norm", max_norm, apply)

@@ -28,23 +28,19 @@ from optaxlr.transforms._common import (
     upcast,
 )
 
-__all__ = ["TraceState", "trace"]
+__all__ = ["TraceState", "trace", "trace_and_scale"]
 
 
 class TraceState(NamedTuple):
     """State of `trace`."""
 
     count: jax.Array | None  # updates applied (int32), with dampening or a schedule; else None
-    record: HyperparamRecord  # momentum[, dampening][, learning_rate]
+    record: HyperparamRecord  # momentum[, dampening][, learning_rate: in the aliases]
     trace: optax.Params  # the momentum buffer, in the parameters' dtypes (float16: float32)
 
 
 def trace(
-    decay: Hyperparam,
-    nesterov: bool = False,
-    dampening: Hyperparam = 0.0,
-    *,
-    learning_rate: Hyperparam | None = None,
+    decay: Hyperparam, nesterov: bool = False, dampening: Hyperparam = 0.0
 ) -> optax.GradientTransformation:
     r"""Momentum as in ``torch.optim.SGD``.
 
@@ -59,19 +55,14 @@ def trace(
     at zero). The decay may be a schedule such as
     ``optaxlr.schedules.one_cycle_momentum``; it is reported as ``momentum``.
 
-    With ``learning_rate`` :math:`\eta_t` the update is :math:`-\eta_t u_t`: the
-    whole step of ``torch.optim.SGD`` (``param.add_(buf, alpha=-lr)``) in one
-    transformation, which `optaxlr.sgd` uses. It equals
-    ``optax.chain(trace(...), scale_by_learning_rate(learning_rate))`` with one
-    state instead of two.
+    ``torch.optim.SGD``'s whole step is
+    ``optax.chain(trace(...), scale_by_learning_rate(learning_rate))``.
 
     Args:
       decay: momentum coefficient in [0, 1], or a schedule.
       nesterov: use Nesterov momentum (requires a nonzero ``decay`` and no
         dampening, as in PyTorch).
       dampening: dampening in [0, 1], or a schedule.
-      learning_rate: None, or a rate >= 0 (or a schedule) to scale the update
-        by, negated.
 
     Returns:
       An ``optax.GradientTransformation`` with state `TraceState`; the buffer has
@@ -82,14 +73,28 @@ def trace(
       >>> sgd_nesterov = optax.chain(
       ...     optaxlr.trace(0.9, nesterov=True), optaxlr.scale_by_learning_rate(0.1))
     """
+    return trace_and_scale(decay, nesterov, dampening, None)
+
+
+def trace_and_scale(
+    decay: Hyperparam, nesterov: bool, dampening: Hyperparam, learning_rate: Hyperparam | None
+) -> optax.GradientTransformation:
+    """`trace`, then ``scale_by_learning_rate(learning_rate)`` unless it is None, in one state.
+
+    Private to the aliases (``transforms._fused``): `optaxlr.sgd` and `optaxlr.rmsprop`
+    with momentum pass one state through each step instead of two, as PyTorch's step is
+    one. The record holds ``learning_rate`` too, so `optaxlr.hyperparams` reports what
+    the chain would.
+    """
     check_hyperparam("decay", decay, low=0.0, high=1.0)
     check_hyperparam("dampening", dampening, low=0.0, high=1.0)
     nesterov = check_bool("nesterov", nesterov)
     if nesterov:
+        # The messages name momentum too: what optaxlr.sgd and PyTorch call decay.
         if is_static_zero(decay):
             raise ValueError("nesterov=True requires a nonzero momentum (decay), got 0")
         if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
-            raise ValueError(f"nesterov=True requires dampening=0, got {dampening!r}")
+            raise ValueError(f"nesterov=True requires dampening=0, got dampening={dampening!r}")
     if learning_rate is not None:
         check_hyperparam("learning_rate", learning_rate, low=0.0)
     damped = not is_static_zero(dampening)

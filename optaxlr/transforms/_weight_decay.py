@@ -35,6 +35,7 @@ __all__ = [
     "add_scaled_params",
     "check_mask",
     "decay_mask",
+    "decouple",
     "decoupled_weight_decay",
     "shrink_minus_one",
 ]
@@ -170,6 +171,12 @@ def shrink_minus_one(learning_rate: Any, weight_decay: Any, dtype: Any) -> Any:
     return shrink - 1.0
 
 
+def decouple(updates: Any, params: Any, learning_rate: Any, weight_decay: Any, mask: Mask) -> Any:
+    """``updates + (fl(1 - lr * wd) - 1) * params`` where the mask is True: PyTorch's shrink."""
+    coef = lambda p: shrink_minus_one(learning_rate, weight_decay, real_dtype(p))
+    return add_scaled_params(updates, params, coef, mask)
+
+
 class DecoupledWeightDecayState(NamedTuple):
     """State of `decoupled_weight_decay`."""
 
@@ -188,9 +195,7 @@ def decoupled_weight_decay(
     so that ``params + updates`` shrinks the parameters by exactly the factor
     :math:`\mathrm{fl}(1 - \eta_t\lambda_t)` that ``torch.optim.AdamW`` (and
     RAdam/NAdam with ``decoupled_weight_decay=True``) multiplies them by. Place
-    it after `scale_by_learning_rate`, with the same learning rate. The aliases
-    use ``scale_by_learning_rate(..., weight_decay=...)`` instead, which
-    applies both with one evaluation of the rate.
+    it after `scale_by_learning_rate`, with the same learning rate.
 
     Mathematically this is `add_decayed_weights` between the preconditioner and
     the learning rate. The difference is rounding: :math:`1 - \eta\lambda`
@@ -233,10 +238,7 @@ def decoupled_weight_decay(
         dtype = scalar_dtype(updates)
         values = spec.values(state.count, dtype)
         lr = rate.values(state.count, dtype)["learning_rate"]
-        wd = values["weight_decay"]
-        updates = add_scaled_params(
-            updates, params, lambda p: shrink_minus_one(lr, wd, real_dtype(p)), mask
-        )
+        updates = decouple(updates, params, lr, values["weight_decay"], mask)
         return updates, DecoupledWeightDecayState(next_count(state.count), spec.record(values))
 
     return transformation(init_fn, update_fn)

@@ -1,0 +1,72 @@
+"""Two transformations' work in one state: the fused forms, private to `optaxlr.aliases`.
+
+Public transformations do one job each and compose with ``optax.chain``. An alias's
+last steps are fused where that keeps a small model's step at optax's speed (each
+state passes in and out of every jitted call, see ``docs/performance.md``):
+
+- `trace_and_scale`: `trace` then `scale_by_learning_rate` (``sgd`` and ``rmsprop``
+  with momentum), one `TraceState`;
+- `scale_and_decouple`: `scale_by_learning_rate` then `decoupled_weight_decay` with
+  the same rate (``adamw``; ``radam``/``nadam`` with ``decoupled_weight_decay``),
+  one `ScaleByLearningRateState`: a scheduled rate is evaluated and counted once.
+
+Each gives the chain's updates (to the bit, but for half precision, where the fused
+form rounds once fewer) and a record holding both transformations' values, so
+`optaxlr.hyperparams` reports what the chain would.
+"""
+
+from __future__ import annotations
+
+import optax
+
+from optaxlr.transforms._common import (
+    Hyperparam,
+    HyperparamSpec,
+    check_hyperparam,
+    check_params,
+    check_update,
+    init_count,
+    is_static_zero,
+    next_count,
+    scalar_dtype,
+    transformation,
+)
+from optaxlr.transforms._momentum import trace_and_scale
+from optaxlr.transforms._scale import (
+    ScaleByLearningRateState,
+    scale_by_learning_rate,
+    scale_leaves,
+)
+from optaxlr.transforms._weight_decay import Mask, check_mask, decay_mask, decouple
+
+__all__ = ["scale_and_decouple", "trace_and_scale"]
+
+
+def scale_and_decouple(
+    learning_rate: Hyperparam, weight_decay: Hyperparam, mask: Mask = None
+) -> optax.GradientTransformation:
+    """``chain(scale_by_learning_rate(lr), decoupled_weight_decay(lr, wd, mask))``, fused."""
+    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    mask = check_mask(mask)
+    if is_static_zero(weight_decay):
+        return scale_by_learning_rate(learning_rate)
+    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    spec = HyperparamSpec(learning_rate=learning_rate, weight_decay=weight_decay)
+
+    def init_fn(params):
+        check_params("scale_by_learning_rate", params)
+        decay_mask(mask, params)  # a mask that doesn't fit fails here
+        return ScaleByLearningRateState(
+            init_count() if spec.scheduled else None, spec.initial_record()
+        )
+
+    def update_fn(updates, state, params=None):
+        check_update(
+            "scale_by_learning_rate", state, ScaleByLearningRateState, updates, params=params
+        )
+        values = spec.values(state.count, scalar_dtype(updates))
+        lr = values["learning_rate"]
+        updates = decouple(scale_leaves(updates, -lr), params, lr, values["weight_decay"], mask)
+        return updates, ScaleByLearningRateState(next_count(state.count), spec.record(values))
+
+    return transformation(init_fn, update_fn)
