@@ -125,7 +125,7 @@ INVALID = [
     (dict(decay=-0.1), ValueError, "decay"),
     (dict(decay=float("nan")), ValueError, "decay"),
     (dict(decay="0.9"), TypeError, "decay must be a number or a schedule"),
-    (dict(decay=0.9, debias=1), TypeError, "debias must be a bool"),
+    (dict(decay=0.9, debias=1), TypeError, "debias must be True or False"),
 ]
 
 

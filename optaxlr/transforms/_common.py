@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import Hyperparam, HyperparamSpec
+from optaxlr._hyperparams import Hyperparam, HyperparamSpec, is_constant
 from optaxlr._paths import path_to_str
-from optaxlr._validation import check_number, is_traced
+from optaxlr._validation import check_bool, check_number, is_traced
 
 __all__ = [
     "Hyperparam",
@@ -70,12 +70,6 @@ def check_moments(b1: Any, b2: Any, eps: Any) -> None:
     check_hyperparam("eps", eps, low=0.0)
 
 
-def check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{name} must be a bool, got {value!r} of type {type(value).__name__}")
-    return bool(value)
-
-
 def check_dtype(name: str, value: Any) -> Any:
     """``None`` or a floating-point dtype, for the ``*_dtype`` arguments."""
     if value is None:
@@ -92,13 +86,12 @@ def check_dtype(name: str, value: Any) -> Any:
 
 
 def is_static_zero(value: Any) -> bool:
-    """True for a Python or NumPy number equal to 0: a term that can be left out.
+    """True for a constant (`is_constant`) equal to 0: a term that can be left out.
 
-    Arrays and schedules are never "static": the structure of a state must not
-    depend on an array's value, or ``optax.inject_hyperparams`` (which passes
-    arrays) would build different states in init and update.
+    A bool is no zero here: it is refused as a hyperparameter, and must not be
+    taken for an absent term before its check runs.
     """
-    if isinstance(value, numbers.Real | np.floating | np.integer) and not isinstance(value, bool):
+    if is_constant(value) and not isinstance(value, bool | np.bool_):
         return float(value) == 0.0
     return False
 
