@@ -25,6 +25,7 @@ PROVENANCE = {
     "plateau.json": ("scripts/generate_plateau_fixtures.py", ("torch", "keras")),
     "optimizers.npz": ("scripts/generate_optimizer_fixtures.py", ("torch",)),
     "optimizer_dtypes.npz": ("scripts/generate_dtype_fixtures.py", ("torch",)),
+    "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
 }
 
 

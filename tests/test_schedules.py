@@ -128,11 +128,25 @@ def test_negative_int64_steps_do_not_wrap_with_x64():
     np.testing.assert_allclose(unsigned, [0.0, 0.7], rtol=1e-6)
 
 
-def test_float_steps_are_rejected():
-    with pytest.raises(TypeError, match="step must be an integer"):
-        sch.constant(1.0)(1.5)
-    with pytest.raises(TypeError, match="step must be an integer"):
-        sch.constant(1.0)(jnp.ones(3))
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize(
+    "step, shown",
+    [("10", "str '10'"), (None, "NoneType None"), (1.5, "float"), (True, "bool True"),
+     ([1, None], "list"), (np.array(["3"]), "ndarray"), (jnp.ones(3), "dtype float32")],
+    ids=["str", "None", "float", "bool", "mixed-list", "str-array", "float-array"],
+)
+def test_a_step_that_is_not_an_integer_is_a_clear_type_error(name, step, shown):
+    schedule = CASES[name].make()
+    with pytest.raises(TypeError, match=r"step must be an integer: a Python int, or an integer "
+                       r"NumPy or JAX array \(traced or not\), got ") as info:
+        schedule(step)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_traced_float_step_is_a_clear_type_error(name):
+    with pytest.raises(TypeError, match="step must be an integer.*dtype float32"):
+        jax.jit(CASES[name].make())(jnp.float32(3.0))
 
 
 # --- traced hyperparameters: sweeps never recompile ---------------------------------------

@@ -6,7 +6,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +21,7 @@ from optaxlr._validation import (
 )
 
 __all__ = [
+    "Built",
     "Schedule",
     "as_step",
     "bounds",
@@ -38,8 +39,12 @@ Extent = Callable[[int, int], "tuple[float, float] | None"]
 
 
 def number(name: str, value: Any, **bounds: Any) -> Any:
-    """`check_number` in float32, the dtype every schedule computes in."""
+    """`check_number` in float32: a schedule's arguments must hold in float32, the dtype it
+    computes in unless ``jax_enable_x64`` is on."""
     return check_number(name, value, dtype=np.float32, **bounds)
+
+
+_STEP_TYPES = "an integer: a Python int, or an integer NumPy or JAX array (traced or not)"
 
 
 def as_step(step: Any) -> jax.Array:
@@ -49,17 +54,27 @@ def as_step(step: Any) -> jax.Array:
     type: a Python int 10**12, a NumPy int64, or (with ``jax_enable_x64``) a
     JAX int64 or uint64 array. A schedule asked for step 10**12 returns its
     value at the int32 maximum, and any negative step, however large, is step 0.
+
+    Raises:
+      TypeError: for anything else (a bool, a float, a string, None), naming
+        the step received and what is accepted.
     """
+    received = step
     if isinstance(step, bool | np.bool_):
-        raise TypeError("step must be an integer, got a bool")
+        raise TypeError(f"step must be {_STEP_TYPES}, got the bool {step!r}")
     if isinstance(step, int):
         step = min(max(step, 0), INT32_MAX)
     elif isinstance(step, np.ndarray | np.integer) and np.issubdtype(step.dtype, np.integer):
         step = np.clip(step, 0, INT32_MAX).astype(np.int32)
-    step = jnp.asarray(step)
+    try:
+        step = jnp.asarray(step)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"step must be {_STEP_TYPES}, got {type(step).__name__} {_short(step)}"
+        ) from None
     if not jnp.issubdtype(step.dtype, jnp.integer):
         raise TypeError(
-            f"step must be an integer (the number of updates applied), got dtype {step.dtype}"
+            f"step must be {_STEP_TYPES}, got {type(received).__name__} of dtype {step.dtype}"
         )
     if step.dtype != jnp.int32:
         info = jnp.iinfo(step.dtype)
@@ -72,12 +87,18 @@ def as_step(step: Any) -> jax.Array:
     return jnp.maximum(step, 0)
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 class Schedule(BoundedSchedule):
-    """A learning-rate (or any hyperparameter) schedule: ``step -> float32 value``.
+    """A learning-rate (or any hyperparameter) schedule: ``step -> value``.
 
     ``step`` is the number of updates already applied: the first update uses
     step 0. It may be a Python int, a (traced) int32 scalar or an int array; the
-    result is a float32 array of the same shape. A `Schedule` is a plain
+    result is an array of the same shape in JAX's default float dtype: float32,
+    or float64 under ``jax_enable_x64`` (computed in float64 throughout). A `Schedule` is a plain
     callable, so it goes anywhere optax accepts a schedule.
 
     Schedules multiply with numbers and with each other (``0.1 * cosine(...)``,
@@ -107,7 +128,7 @@ class Schedule(BoundedSchedule):
 
     def __call__(self, step: Any) -> jax.Array:
         t = as_step(step)
-        value = jnp.asarray(self._fn(t), dtype=jnp.float32)
+        value = jnp.asarray(self._fn(t), dtype=float)  # float64 under jax_enable_x64
         return jnp.broadcast_to(value, t.shape)
 
     def bounds(self, first: int = 0, last: int = INT32_MAX) -> tuple[float, float] | None:
@@ -118,7 +139,7 @@ class Schedule(BoundedSchedule):
         for every ``t``. The numbers are those of the schedule's formula in
         float64, computed in closed form from its arguments; both are reached
         (at some step in the range), so they are the exact range, and the
-        float32 values the schedule returns equal them up to float32 rounding.
+        values the schedule returns equal them up to rounding in their dtype.
 
         Two cases give a range that holds but may not be reached: the product
         of two or more schedules that both vary over the range (and
@@ -190,19 +211,39 @@ def bounds(schedule: Any, first: int = 0, last: int = INT32_MAX) -> tuple[float,
     return x, x
 
 
-def schedule_factory(build: Callable[..., Any]) -> Callable[..., Schedule]:
-    """Turns ``build(**hyperparameters)`` into a public constructor.
+class Built(NamedTuple):
+    """What a constructor's ``build`` returns (see `schedule_factory`).
 
-    ``build`` returns ``fn`` (``int32 step -> value``), or ``(fn, extent)``
-    where ``extent(first, last)`` gives the exact ``(min, max)`` of the values
-    over the steps ``first..last`` (None when unknown), or ``(fn, extent,
-    True)`` to have the constructor refuse values beyond float32 from the
-    bounds (for combinators whose product can overflow; families check their
-    own arguments, which is cheaper), or a finished `Schedule` (when it
-    delegates to another constructor). The constructor validates by running
-    ``build`` (which raises on bad input), records its name and every argument
-    (defaults included) for `to_config`, and registers itself for `from_config`.
-    Bounds are otherwise computed when first asked for, and kept.
+    Most schedules write their formula once, over an array namespace ``xp``
+    (``_numerics``): with ``jax.numpy`` it is ``fn``, and with ``numpy`` the
+    float64 values ``extent`` takes its exact bounds from. A float64 twin of the
+    formula stays only where the float32 one needs tricks that the bounds can do
+    without, and where the bounds need the value at steps beyond int32 or many
+    cycles at once: `cosine_restarts` (a cycle table looked up in int32 and
+    float32 against a float64 search), `one_cycle` (phase ends split into an
+    integer and a float32 fraction), and `cyclic` (uint32 step arithmetic).
+    """
+
+    #: ``int32 step array -> value``, traced under ``jit``.
+    fn: Callable[[jax.Array], Any]
+    #: ``extent(first, last)``: the exact ``(min, max)`` over the steps ``first..last``
+    #: (None when unknown, e.g. built from traced arguments).
+    extent: Extent | None = None
+    #: Refuse, when built, a schedule whose bounds leave float32 (combinators whose
+    #: product can overflow; the families check their own arguments, which is cheaper).
+    check_range: bool = False
+    #: The arguments `to_config` records, when they are not those of the call
+    #: (`per_epoch` records the table it tabulated, not the Python function).
+    arguments: dict[str, Any] | None = None
+
+
+def schedule_factory(build: Callable[..., Built]) -> Callable[..., Schedule]:
+    """Turns ``build(**hyperparameters) -> Built`` into a public constructor.
+
+    The constructor validates by running ``build`` (which raises on bad input),
+    records its name and every argument (defaults included) for `to_config`,
+    and registers itself for `from_config`. Bounds are computed when first
+    asked for, and kept.
     """
     signature = inspect.signature(build)
 
@@ -213,15 +254,10 @@ def schedule_factory(build: Callable[..., Any]) -> Callable[..., Schedule]:
         except TypeError as e:
             raise TypeError(f"{build.__name__}(): {e}") from None
         bound.apply_defaults()
-        out = build(*bound.args, **bound.kwargs)
-        if isinstance(out, Schedule):  # build delegated to another constructor
-            return out
-        fn, extent, check = out, None, False
-        if isinstance(out, tuple):
-            fn, extent = out[0], out[1]
-            check = len(out) > 2 and bool(out[2])
-        schedule = Schedule(fn, build.__name__, dict(bound.arguments), extent)
-        if check:
+        built = build(*bound.args, **bound.kwargs)
+        arguments = dict(bound.arguments) if built.arguments is None else built.arguments
+        schedule = Schedule(built.fn, build.__name__, arguments, built.extent)
+        if built.check_range:
             _check_finite(schedule)
         return schedule
 

@@ -15,8 +15,8 @@ from optaxlr._validation import (
     check_schedule,
     check_sorted_ints,
 )
-from optaxlr.schedules._base import Schedule, number, schedule_factory
-from optaxlr.schedules._numerics import as_float, concrete, extremes, f64
+from optaxlr.schedules._base import Built, Schedule, number, schedule_factory
+from optaxlr.schedules._numerics import as_float, concrete, extremes, namespace
 from optaxlr.schedules._piecewise import constant
 
 __all__ = ["join", "product", "per_epoch", "as_schedule", "inner_bounds", "interval_product",
@@ -106,7 +106,7 @@ def join(schedules: Sequence[Any], boundaries: Sequence[int]):
                 pieces.append(inner_bounds(part, a - begin, b - begin))
         return merge(pieces)
 
-    return schedule, extent
+    return Built(schedule, extent)
 
 
 @schedule_factory
@@ -133,7 +133,7 @@ def product(schedules: Sequence[Any]):
     def extent(first, last):
         return interval_product([inner_bounds(part, first, last) for part in parts])
 
-    return schedule, extent, True
+    return Built(schedule, extent, check_range=True)
 
 
 @schedule_factory
@@ -176,7 +176,9 @@ def per_epoch(
             except Exception as e:
                 raise ValueError(f"fn({epoch}) raised {type(e).__name__}: {e}") from e
             table.append(float(number(f"fn({epoch})", lr)))
-        return per_epoch(table, spe)
+        # Recorded as the table, which a config can hold (the function it can't).
+        arguments = {"fn": table, "steps_per_epoch": spe, "num_epochs": None, "init_value": None}
+        return _table(table, spe)._replace(arguments=arguments)
     if init_value is not None:
         raise ValueError("init_value is only used with num_epochs (to tabulate fn(epoch, lr))")
     if isinstance(fn, Sequence) and not isinstance(fn, str):
@@ -184,21 +186,25 @@ def per_epoch(
             raise ValueError("fn must not be an empty sequence")
         for i, v in enumerate(fn):
             number(f"fn[{i}]", v)
-
-        def from_table(t):
-            table = jnp.stack([as_float(v) for v in fn])
-            return table[jnp.minimum(t // spe, len(fn) - 1)]
-
-        def extent(first, last):
-            table = np.array([f64(v) for v in fn])
-            return extremes(lambda t: table[np.minimum(t // spe, len(fn) - 1)],
-                            np.arange(first // spe, min(last // spe, len(fn) - 1) + 1) * spe,
-                            first, last)
-
-        return from_table, (extent if concrete(list(fn)) else None)
+        return _table(fn, spe)
     if not callable(fn):
         raise TypeError(
             f"fn must be a sequence of values or a function of the epoch, got {fn!r}")
     check_schedule("fn", fn)
-    return lambda t: fn(t // spe)
+    return Built(lambda t: fn(t // spe))
+
+
+def _table(values: Sequence[Any], spe: int) -> Built:
+    """``values[epoch]`` (the last one afterwards), ``spe`` steps an epoch."""
+
+    def from_table(t):
+        xp = namespace(t)
+        table = xp.stack([as_float(v, xp) for v in values])
+        return table[xp.minimum(t // spe, len(values) - 1)]
+
+    def extent(first, last):
+        epochs = np.arange(first // spe, min(last // spe, len(values) - 1) + 1)
+        return extremes(from_table, epochs * spe, first, last)
+
+    return Built(from_table, extent if concrete(list(values)) else None)
 

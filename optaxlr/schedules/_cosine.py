@@ -16,31 +16,23 @@ from optaxlr._validation import (
     check_int,
     concrete_float,
 )
-from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._base import Built, number, schedule_factory
 from optaxlr.schedules._numerics import (
     as_float,
+    check_span,
     concrete,
-    cos_weight64,
     exp_scaled,
     extremes,
     f64,
     half_cosine,
-    log_split,
+    log_scaled,
+    namespace,
 )
 
 __all__ = ["cosine", "linear_cosine", "cosine_restarts"]
 
 #: At most this many cycles (cosine_restarts) or zeros (linear_cosine) are listed for bounds.
 _DENSE = 1 << 16
-
-
-def _span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
-    """Refuses ends whose difference overflows float32 (the formula takes ``init - end``)."""
-    if concrete(init_value, end_value) and abs(f64(init_value) - f64(end_value)) > FLOAT32_MAX:
-        raise ValueError(
-            f"{end_name}: {init_name} - {end_name} = {f64(init_value) - f64(end_value):g} "
-            f"overflows float32"
-        )
 
 
 @schedule_factory
@@ -71,34 +63,27 @@ def cosine(
     check_bool("periodic", periodic)
     linear_mix = concrete_float(exponent) == 1.0
     if not linear_mix:
-        _span("init_value", init_value, "end_value", end_value)
+        check_span("init_value", init_value, "end_value", end_value)
     period = 2 * steps
 
     def schedule(t):
+        xp = namespace(t)
         if periodic:
             # A period longer than the int32 range never wraps (and cannot be an int32).
             t = t % period if period <= INT32_MAX else t
         else:
-            t = jnp.minimum(t, steps)
+            t = xp.minimum(t, steps)
+        init, end = as_float(init_value, xp), as_float(end_value, xp)
         if linear_mix:  # init * c + end * (1 - c), both weights exact
-            return as_float(init_value) * half_cosine(t, steps) + as_float(
-                end_value) * half_cosine(steps - t, steps)
-        shape = jnp.power(half_cosine(t, steps), as_float(exponent))
-        return as_float(end_value) + (as_float(init_value) - as_float(end_value)) * shape
+            return init * half_cosine(t, steps, xp) + end * half_cosine(steps - t, steps, xp)
+        shape = xp.power(half_cosine(t, steps, xp), as_float(exponent, xp))
+        return end + (init - end) * shape
 
     def extent(first, last):
-        init, end, p = f64(init_value), f64(end_value), f64(exponent)
-
-        def value64(t):
-            t = t % period if periodic else np.minimum(t, steps)
-            if linear_mix:
-                return init * cos_weight64(t, steps) + end * cos_weight64(steps - t, steps)
-            return end + (init - end) * cos_weight64(t, steps) ** p
-
         k = -(-first // steps) * steps  # the first multiple of decay_steps in the range
-        return extremes(value64, [steps, k, k + steps], first, last)
+        return extremes(schedule, [steps, k, k + steps], first, last)
 
-    return schedule, (extent if concrete(init_value, end_value, exponent) else None)
+    return Built(schedule, extent if concrete(init_value, end_value, exponent) else None)
 
 
 @schedule_factory
@@ -124,10 +109,9 @@ def linear_cosine(
     number("beta", beta, low=0.0)
 
     def schedule(t):
-        t = jnp.minimum(t, steps)
-        linear_left = as_float(steps - t) / as_float(steps)
-        wave = half_cosine(2.0 * as_float(num_periods) * as_float(t), steps)
-        return as_float(init_value) * ((as_float(alpha) + linear_left) * wave + as_float(beta))
+        xp = namespace(t)
+        shape = _linear_cosine_shape(xp.minimum(t, steps), steps, num_periods, alpha, beta)
+        return as_float(init_value, xp) * shape
 
     def extent(first, last):
         init, n, a, b = f64(init_value), f64(num_periods), f64(alpha), f64(beta)
@@ -137,13 +121,21 @@ def linear_cosine(
         return min(pair), max(pair)
 
     if not concrete(init_value, num_periods, alpha, beta):
-        return schedule
+        return Built(schedule)
     scale = abs(f64(init_value)) * (1.0 + f64(alpha) + f64(beta))
     if scale > FLOAT32_MAX:
         raise ValueError(
             f"alpha: init_value * (1 + alpha + beta) = {scale:g} overflows float32"
         )
-    return schedule, extent
+    return Built(schedule, extent)
+
+
+def _linear_cosine_shape(t, T: int, n: Any, a: Any, b: Any) -> Any:
+    """``(a + (T - t) / T) * (1 + cos(2 pi n t / T)) / 2 + b``, for ``0 <= t <= T``."""
+    xp = namespace(t)
+    linear_left = as_float(T - t, xp) / T
+    wave = half_cosine(2.0 * as_float(n, xp) * as_float(t, xp), T, xp)
+    return (as_float(a, xp) + linear_left) * wave + as_float(b, xp)
 
 
 def _linear_cosine_shape_range(T: int, n: float, a: float, b: float, lo: int, hi: int):
@@ -159,8 +151,7 @@ def _linear_cosine_shape_range(T: int, n: float, a: float, b: float, lo: int, hi
     """
 
     def shape(t):
-        t = np.asarray(t, np.float64)
-        return (a + (T - t) / T) * cos_weight64(2.0 * n * t, T) + b
+        return _linear_cosine_shape(np.asarray(t, np.float64), T, n, a, b)
 
     if hi - lo <= _DENSE:
         values = shape(np.arange(lo, hi + 1))
@@ -265,9 +256,9 @@ def _table_position(t, starts: np.ndarray, lengths: np.ndarray):
     index = index.astype(jnp.int32)
     # t - floor(start) in integers (exact), then the fraction of a start that is not one.
     offset = jnp.asarray(base.astype(np.int32))[index]
-    frac = jnp.asarray((starts - base).astype(np.float32))[index]
+    frac = as_float(starts - base)[index]
     position = as_float(t - offset) - frac
-    return index, position, jnp.asarray(lengths.astype(np.float32))[index]
+    return index, position, as_float(lengths)[index]
 
 
 @schedule_factory
@@ -314,8 +305,8 @@ def cosine_restarts(
     number("end_value", end_value)
     limit = None if cycle_limit is None else check_int("cycle_limit", cycle_limit, low=1)
     check_choice("convention", convention, ("keras", "timm"))
-    _span("init_value", init_value, "end_value", end_value)
-    log_decay = log_split(cycle_decay)
+    check_span("init_value", init_value, "end_value", end_value)
+    log_decay = log_scaled(cycle_decay)
     m = concrete_float(cycle_mult)
     table = None if m is None or m == 1.0 else _cycle_table(first, m, limit, _TABLE)
 
@@ -327,19 +318,21 @@ def cosine_restarts(
             index, position, length = _table_position(t, *table)
         else:
             index, position, length = _cycle_position(t, first, cycle_mult)
-        c = half_cosine(position, length)
-        decay = exp_scaled(as_float(index), log_decay)
-        init, end = as_float(init_value), as_float(end_value)
+        return restart_value(index, half_cosine(position, length))
+
+    def restart_value(index, c):
+        """The value at position ``c`` (``half_cosine``) of cycle ``index``."""
+        xp = namespace(c)
+        decay = exp_scaled(index, log_decay, xp)
+        init, end = as_float(init_value, xp), as_float(end_value, xp)
         if convention == "keras":
             value = end + (init - end) * decay * c
         else:
             value = end + (init * decay - end) * c
-        if limit is not None:
-            value = jnp.where(index < limit, value, end)
-        return value
+        return value if limit is None else xp.where(index < limit, value, end)
 
     if m is None or not concrete(init_value, cycle_decay, end_value):
-        return schedule
+        return Built(schedule)
     init, d, end = f64(init_value), f64(cycle_decay), f64(end_value)
     if d > 1.0:  # a growing amplitude: its last cycle must stay within float32
         last = _cycle_count(first, m) - 1 if limit is None else min(
@@ -352,7 +345,7 @@ def cosine_restarts(
                 f"({amplitude:g} * {d!r} ** {last}) passes the float32 range; use a "
                 f"cycle_decay <= 1 or a cycle_limit"
             )
-    return schedule, _restarts_extent(init, first, m, d, end, limit, convention)
+    return Built(schedule, _restarts_extent(restart_value, first, m, end, limit))
 
 
 def _cycle_count(first: int, m: float) -> int:
@@ -362,18 +355,16 @@ def _cycle_count(first: int, m: float) -> int:
     return math.floor(math.log1p(INT32_MAX * (m - 1.0) / first) / math.log(m)) + 1
 
 
-def _restarts_extent(init, first, m, d, end, limit, convention):
-    def value_at(index, c):
-        decay = np.power(d, np.asarray(index, np.float64))
-        if convention == "keras":
-            value = end + (init - end) * decay * c
-        else:
-            value = end + (init * decay - end) * c
-        return value if limit is None else np.where(index < limit, value, end)
+def _restarts_extent(value_at, first, m, end, limit):
+    """Exact bounds of `cosine_restarts`; ``value_at(index, c)`` is its value in cycle
+    ``index`` at ``c = half_cosine(position, length)``, here in float64.
 
+    The steps are placed in their cycles again, in int64 and float64 (the schedule
+    does it in int32 and its float dtype).
+    """
     if m == 1.0:
         def value64(t):
-            return value_at(t // first, cos_weight64(t % first, first))
+            return value_at(t // first, half_cosine(t % first, first, np))
 
         def candidates(first_step, last_step):
             # Within a cycle the value is monotone; across cycles, the values at the same
@@ -395,7 +386,7 @@ def _restarts_extent(init, first, m, d, end, limit, convention):
         count = _cycle_count(first, m)
         if limit is not None:
             count = min(count, limit)
-        ends = [value_at(i, c) for i in (0, count - 1) for c in (0.0, 1.0)]
+        ends = [value_at(i, np.float64(c)) for i in (0, count - 1) for c in (0.0, 1.0)]
         if limit is not None and limit < count:
             ends.append(end)
         return lambda a, b: (float(min(ends)), float(max(ends)))
@@ -404,7 +395,7 @@ def _restarts_extent(init, first, m, d, end, limit, convention):
 
     def value64(t):
         index = np.searchsorted(first_steps, t, side="right") - 1
-        return value_at(index, cos_weight64(t - starts[index], lengths[index]))
+        return value_at(index, half_cosine(t - starts[index], lengths[index], np))
 
     # Monotone within each cycle: its first and last steps are the candidates.
     cands = np.concatenate([first_steps, first_steps[1:] - 1])

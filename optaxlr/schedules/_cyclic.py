@@ -10,16 +10,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from optaxlr._validation import FLOAT32_MAX, check_bool, check_choice, check_int
-from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._base import Built, number, schedule_factory
 from optaxlr.schedules._numerics import (
     as_float,
     concrete,
-    cos_weight64,
     exp_scaled,
     extremes,
     f64,
     half_cosine,
-    log_split,
+    log_scaled,
+    namespace,
 )
 
 __all__ = ["cyclic", "one_cycle", "one_cycle_momentum"]
@@ -55,34 +55,25 @@ def cyclic(
     check_choice("mode", mode, _CYCLIC_MODES)
     number("gamma", gamma, low=0.0, high=1.0, low_open=True)
     period = up + down  # up to 2**32 - 2: the step arithmetic is in uint32
-    log_halving = log_split(0.5)
-    log_gamma = log_split(gamma)
+    log_halving = log_scaled(0.5)
+    log_gamma = log_scaled(gamma)
 
     def schedule(t):
-        tu = t.astype(jnp.uint32)
+        xp = namespace(t)
+        tu = t.astype(xp.uint32)
         p = np.uint32(period)
         index = tu // p
         r = tu - index * p
-        height = jnp.where(r <= up, as_float(r) / up, as_float(p - r) / down)
+        height = xp.where(r <= up, as_float(r, xp) / up, as_float(p - r, xp) / down)
         if mode == "triangular2":
-            height = height * exp_scaled(as_float(index), log_halving)
+            height = height * exp_scaled(index, log_halving, xp)
         elif mode == "exp_range":
-            height = height * exp_scaled(as_float(t), log_gamma)
-        return as_float(base_value) + (as_float(max_value) - as_float(base_value)) * height
+            height = height * exp_scaled(t, log_gamma, xp)
+        base = as_float(base_value, xp)
+        return base + (as_float(max_value, xp) - base) * height
 
     def extent(first, last):
-        base, peak, g = f64(base_value), f64(max_value), f64(gamma)
-
-        def value64(t):
-            index = t // period
-            r = t - index * period
-            height = np.where(r <= up, r / up, (period - r) / down)
-            if mode == "triangular2":
-                height = height * 0.5 ** index.astype(np.float64)
-            elif mode == "exp_range":
-                height = height * np.power(g, t.astype(np.float64))
-            return base + (peak - base) * height
-
+        g = f64(gamma)
         # Troughs, peaks, and (exp_range) the top of r * gamma**r, in the range's first two
         # cycles: later cycles repeat them, no higher.
         tops = [up]
@@ -91,9 +82,9 @@ def cyclic(
             tops += [math.floor(r_star), math.ceil(r_star)]
         k = first // period
         steps = [c * period + r for c in (k, k + 1) for r in (0, *tops)]
-        return extremes(value64, steps, first, last)
+        return extremes(schedule, steps, first, last)
 
-    return schedule, (extent if concrete(base_value, max_value, gamma) else None)
+    return Built(schedule, extent if concrete(base_value, max_value, gamma) else None)
 
 
 _ANNEALS = ("cos", "linear")
@@ -125,7 +116,7 @@ def _phase_ends(total: int, pct: float, three_phase: bool, convention: str) -> l
 
 
 def _phases_traced(t, total, pct_start, anneal, three_phase, convention, values):
-    """`_phases` for a traced ``pct_start``: the phase ends in float32."""
+    """`_phases` for a traced ``pct_start``: the phase ends in the float dtype, traced."""
     lag = 1.0 if convention == "torch" else 0.0
     rise = as_float(pct_start) * total
     ends = [rise - lag, 2.0 * rise - 2.0 * lag, total - lag] if three_phase else [
@@ -163,56 +154,45 @@ def _phases(t, total, pct_start, anneal, three_phase, convention, values: Sequen
     """
     if not concrete(pct_start):
         return _phases_traced(t, total, pct_start, anneal, three_phase, convention, values)
+    xp = namespace(t)
     ends = _phase_ends(total, f64(pct_start), three_phase, convention)
     starts = [0.0, *ends[:-1]]
-    value = as_float(values[-1]) * jnp.ones(t.shape, jnp.float32)
+    ones = xp.ones(t.shape, dtype=float)
+    value = as_float(values[-1], xp) * ones
     for k in reversed(range(len(ends))):
-        a, b = as_float(values[k]), as_float(values[k + 1])
+        a, b = as_float(values[k], xp), as_float(values[k + 1], xp)
         begin, length = starts[k], ends[k] - starts[k]
         if length > 0:
             # step - begin, exactly: an integer part in int32 (never overflowing), then the rest.
             offset = max(math.floor(begin), 0)
-            done = jnp.clip(as_float(t - offset) - np.float32(begin - offset), 0.0, length)
+            done = xp.clip(as_float(t - offset, xp) - as_float(begin - offset, xp), 0.0, length)
             if anneal == "cos":
-                w_a, w_b = half_cosine(done, length), half_cosine(length - done, length)
+                w_a, w_b = half_cosine(done, length, xp), half_cosine(length - done, length, xp)
             else:
-                w_a, w_b = (length - done) / np.float32(length), done / np.float32(length)
+                den = as_float(length, xp)
+                w_a, w_b = (length - done) / den, done / den
             # a * w_a + b * w_b with both weights computed directly: no cancellation when a
             # phase rises from a small start value.
             phase_value = a * w_a + b * w_b
         else:
-            phase_value = b * jnp.ones(t.shape, jnp.float32)
+            phase_value = b * ones
         if k < len(ends) - 1:
-            value = jnp.where(t <= math.floor(ends[k]), phase_value, value)
+            value = xp.where(t <= math.floor(ends[k]), phase_value, value)
         else:
             value = phase_value
     return value
 
 
 def _phases_extent(total, pct_start, anneal, three_phase, convention, values):
-    """Exact bounds of `_phases`: each phase is monotone, so its first and last steps."""
+    """Exact bounds of `_phases` (here in float64, from float64 ``values``): each phase
+    is monotone, so at its first and last steps."""
     if not concrete(pct_start, list(values)):
         return None
     ends = _phase_ends(total, f64(pct_start), three_phase, convention)
-    starts = [0.0, *ends[:-1]]
     vals = [f64(v) for v in values]
 
     def value64(t):
-        out = np.full(t.shape, vals[-1])
-        for k in reversed(range(len(ends))):
-            a, b = vals[k], vals[k + 1]
-            begin, length = starts[k], ends[k] - starts[k]
-            if length > 0:
-                done = np.clip(t - begin, 0.0, length)
-                if anneal == "cos":
-                    w_a, w_b = cos_weight64(done, length), cos_weight64(length - done, length)
-                else:
-                    w_a, w_b = (length - done) / length, done / length
-                phase = a * w_a + b * w_b
-            else:
-                phase = np.full(t.shape, b)
-            out = np.where(t <= math.floor(ends[k]), phase, out) if k < len(ends) - 1 else phase
-        return out
+        return _phases(t, total, pct_start, anneal, three_phase, convention, vals)
 
     edges = [math.floor(e) + d for e in ends for d in (0, 1)]
     return lambda first, last: extremes(value64, edges, first, last)
@@ -273,15 +253,15 @@ def one_cycle(
                        phase_values(initial, final))
 
     if not concrete(max_value, div_factor, final_div_factor, pct_start):
-        return schedule
+        return Built(schedule)
     initial = f64(max_value) / f64(div_factor)
     final = (initial if convention == "torch" else f64(max_value)) / f64(final_div_factor)
     if initial > FLOAT32_MAX:
         raise ValueError(f"div_factor: max_value / div_factor = {initial:g} overflows float32")
     if final > FLOAT32_MAX:
         raise ValueError(f"final_div_factor: the final value {final:g} overflows float32")
-    return schedule, _phases_extent(total, pct_start, anneal, three_phase, convention,
-                                    phase_values(initial, final))
+    return Built(schedule, _phases_extent(total, pct_start, anneal, three_phase, convention,
+                                          phase_values(initial, final)))
 
 
 @schedule_factory
@@ -310,5 +290,5 @@ def one_cycle_momentum(
     number("max_value", max_value, low=0.0, high=1.0)
     values = [max_value, base_value, max_value, max_value] if three_phase else [
         max_value, base_value, max_value]
-    return (lambda t: _phases(t, total, pct_start, anneal, three_phase, convention, values)
-            ), _phases_extent(total, pct_start, anneal, three_phase, convention, values)
+    return Built(lambda t: _phases(t, total, pct_start, anneal, three_phase, convention, values),
+                 _phases_extent(total, pct_start, anneal, three_phase, convention, values))

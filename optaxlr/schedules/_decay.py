@@ -5,43 +5,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import jax.numpy as jnp
 import numpy as np
 
 from optaxlr._validation import FLOAT32_MAX, INT32_MAX, check_bool, check_int, is_traced
-from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._base import Built, number, schedule_factory
 from optaxlr.schedules._numerics import (
     as_float,
+    check_span,
     concrete,
     exp_scaled,
     extremes,
     f64,
-    log_split,
-    split_float,
+    log_scaled,
+    namespace,
 )
 
 __all__ = ["linear", "exponential", "natural_exp", "inverse_time", "polynomial", "rsqrt"]
 
 
 def _elapsed(t, begin: int, steps: int, staircase: bool):
-    """``(t - begin) / steps`` in the units an exponent needs: whole periods if staircase."""
-    t = jnp.maximum(t - begin, 0)
+    """``t - begin`` (at least 0) in the units an exponent needs: whole periods if staircase."""
+    t = namespace(t).maximum(t - begin, 0)
     return t // steps if staircase else t
-
-
-def _elapsed64(t, begin: int, steps: int, staircase: bool) -> np.ndarray:
-    """`_elapsed` divided by ``steps`` (the exponent itself), in float64."""
-    t = np.maximum(np.asarray(t, np.int64) - begin, 0)
-    return (t // steps).astype(np.float64) if staircase else t / steps
-
-
-def _span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
-    """Refuses ends whose difference overflows float32 (the formula takes ``init - end``)."""
-    if concrete(init_value, end_value) and abs(f64(init_value) - f64(end_value)) > FLOAT32_MAX:
-        raise ValueError(
-            f"{end_name}: {init_name} - {end_name} = {f64(init_value) - f64(end_value):g} "
-            f"overflows float32"
-        )
 
 
 @schedule_factory
@@ -63,21 +48,16 @@ def linear(init_value: Any, end_value: Any, transition_steps: int, transition_be
     begin = check_int("transition_begin", transition_begin, low=0)
 
     def schedule(t):
-        done = jnp.clip(t - begin, 0, steps)
+        xp = namespace(t)
+        done = xp.clip(t - begin, 0, steps)
         # Two weights summing to 1 keep both ends exact, rising or falling.
-        left, gone = as_float(steps - done) / steps, as_float(done) / steps
-        return as_float(init_value) * left + as_float(end_value) * gone
+        left, gone = as_float(steps - done, xp) / steps, as_float(done, xp) / steps
+        return as_float(init_value, xp) * left + as_float(end_value, xp) * gone
 
     def extent(first, last):
-        init, end = f64(init_value), f64(end_value)
+        return extremes(schedule, [begin, begin + steps], first, last)
 
-        def value64(t):
-            done = np.clip(t - begin, 0, steps)
-            return init * ((steps - done) / steps) + end * (done / steps)
-
-        return extremes(value64, [begin, begin + steps], first, last)
-
-    return schedule, (extent if concrete(init_value, end_value) else None)
+    return Built(schedule, extent if concrete(init_value, end_value) else None)
 
 
 @schedule_factory
@@ -108,32 +88,25 @@ def exponential(
     if end_value is not None:
         number("end_value", end_value)
     begin = check_int("transition_begin", transition_begin, low=0)
-    rate = log_split(decay_rate, 1.0 if staircase else 1.0 / steps)
+    rate = log_scaled(decay_rate, 1.0 if staircase else 1.0 / steps)
 
     def schedule(t):
-        # The factor saturates at the float32 maximum, so 0 * factor stays 0.
-        factor = jnp.minimum(exp_scaled(_elapsed(t, begin, steps, staircase), rate), FLOAT32_MAX)
-        value = as_float(init_value) * factor
+        xp = namespace(t)
+        factor = exp_scaled(_elapsed(t, begin, steps, staircase), rate, xp)
+        # The factor saturates at the dtype's maximum, so 0 * factor stays 0.
+        value = as_float(init_value, xp) * xp.minimum(factor, xp.finfo(factor.dtype).max)
         if end_value is None:
             return value
-        bound = as_float(end_value)
-        return jnp.where(as_float(decay_rate) < 1.0, jnp.maximum(value, bound),
-                         jnp.minimum(value, bound))
+        bound = as_float(end_value, xp)
+        return xp.where(as_float(decay_rate, xp) < 1.0, xp.maximum(value, bound),
+                        xp.minimum(value, bound))
 
     if not concrete(init_value, decay_rate, end_value):
-        return schedule
+        return Built(schedule)
     init, g = f64(init_value), f64(decay_rate)
-    end = None if end_value is None else f64(end_value)
-
-    def value64(t):
-        e = _elapsed64(t, begin, steps, staircase)
-        value = init * np.exp(e * math.log(g)) if init else np.zeros(e.shape)
-        if end is None:
-            return value
-        return np.maximum(value, end) if g < 1.0 else np.minimum(value, end)
 
     def extent(first, last):
-        return extremes(value64, [], first, last)
+        return extremes(schedule, [], first, last)
 
     lo, hi = extent(0, INT32_MAX)
     if not (abs(lo) <= FLOAT32_MAX and abs(hi) <= FLOAT32_MAX):
@@ -147,7 +120,7 @@ def exponential(
             f"decay_steps) passes the float32 range by step {at}; {cap}, or use a smaller "
             f"decay_rate"
         )
-    return schedule, extent
+    return Built(schedule, extent)
 
 
 @schedule_factory
@@ -164,17 +137,18 @@ def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircas
     check_bool("staircase", staircase)
     scale = 1.0 if staircase else 1.0 / steps
     if is_traced(decay_rate):
-        rate = (-as_float(decay_rate) * scale, np.float32(0.0))
+        rate = -as_float(decay_rate) * scale
     else:
-        rate = split_float(-float(np.asarray(decay_rate)) * scale)
+        rate = -float(np.asarray(decay_rate)) * scale
+
+    def schedule(t):
+        xp = namespace(t)
+        return as_float(init_value, xp) * exp_scaled(_elapsed(t, 0, steps, staircase), rate, xp)
 
     def extent(first, last):
-        init, r = f64(init_value), f64(decay_rate)
-        return extremes(lambda t: init * np.exp(-r * _elapsed64(t, 0, steps, staircase)), [],
-                        first, last)
+        return extremes(schedule, [], first, last)
 
-    return (lambda t: as_float(init_value) * exp_scaled(_elapsed(t, 0, steps, staircase), rate)
-            ), (extent if concrete(init_value, decay_rate) else None)
+    return Built(schedule, extent if concrete(init_value, decay_rate) else None)
 
 
 @schedule_factory
@@ -191,16 +165,16 @@ def inverse_time(init_value: Any, decay_rate: Any, decay_steps: int = 1, stairca
     check_bool("staircase", staircase)
 
     def schedule(t):
-        p = _elapsed(t, 0, steps, staircase)
-        periods = as_float(p) if staircase else as_float(p) / as_float(steps)
-        return as_float(init_value) / (1.0 + as_float(decay_rate) * periods)
+        xp = namespace(t)
+        periods = as_float(_elapsed(t, 0, steps, staircase), xp)
+        if not staircase:
+            periods = periods / as_float(steps, xp)
+        return as_float(init_value, xp) / (1.0 + as_float(decay_rate, xp) * periods)
 
     def extent(first, last):
-        init, r = f64(init_value), f64(decay_rate)
-        return extremes(lambda t: init / (1.0 + r * _elapsed64(t, 0, steps, staircase)), [],
-                        first, last)
+        return extremes(schedule, [], first, last)
 
-    return schedule, (extent if concrete(init_value, decay_rate) else None)
+    return Built(schedule, extent if concrete(init_value, decay_rate) else None)
 
 
 @schedule_factory
@@ -222,38 +196,29 @@ def polynomial(
     steps = check_int("decay_steps", decay_steps, low=1)
     number("power", power, low=0.0, low_open=True)
     check_bool("cycle", cycle)
-    _span("init_value", init_value, "end_value", end_value)
+    check_span("init_value", init_value, "end_value", end_value)
 
     def schedule(t):
+        xp = namespace(t)
         if cycle:
             # ceil(t / steps) (1 at step 0) and the steps left to that horizon, in integers
             # that cannot overflow near the int32 maximum.
             into = t % steps
-            periods = jnp.maximum(t // steps + (into > 0), 1)
-            steps_left = jnp.where((into == 0) & (t > 0), 0, steps - into)
-            left = as_float(steps_left) / (as_float(periods) * steps)
+            periods = xp.maximum(t // steps + (into > 0), 1)
+            steps_left = xp.where((into == 0) & (t > 0), 0, steps - into)
+            left = as_float(steps_left, xp) / (as_float(periods, xp) * steps)
         else:
-            left = as_float(steps - jnp.minimum(t, steps)) / as_float(steps)
-        span = as_float(init_value) - as_float(end_value)
-        return span * jnp.power(left, as_float(power)) + as_float(end_value)
+            left = as_float(steps - xp.minimum(t, steps), xp) / as_float(steps, xp)
+        end = as_float(end_value, xp)
+        return (as_float(init_value, xp) - end) * xp.power(left, as_float(power, xp)) + end
 
     def extent(first, last):
-        init, end, p = f64(init_value), f64(end_value), f64(power)
-
-        def value64(t):
-            if cycle:
-                periods = np.maximum(-(-t // steps), 1)
-                left = (periods * steps - t) / (periods * steps)
-            else:
-                left = (steps - np.minimum(t, steps)) / steps
-            return (init - end) * left**p + end
-
         # Cycling: the value falls within each period (k * steps, (k + 1) * steps] to `end`
         # at its last step; the highest value in a range is at its start or a period's start.
         k = -(-first // steps) * steps
-        return extremes(value64, [steps, k, k + 1], first, last)
+        return extremes(schedule, [steps, k, k + 1], first, last)
 
-    return schedule, (extent if concrete(init_value, end_value, power) else None)
+    return Built(schedule, extent if concrete(init_value, end_value, power) else None)
 
 
 @schedule_factory
@@ -282,13 +247,13 @@ def rsqrt(init_value: Any, warmup_steps: int = 0, timescale: Any = None):
     number("timescale", timescale, low=0.0, low_open=True)
 
     def schedule(t):
-        past = as_float(jnp.maximum(t - warm, 0))
-        return as_float(init_value) * jnp.sqrt(as_float(timescale) / (as_float(timescale) + past))
+        xp = namespace(t)
+        past = as_float(xp.maximum(t - warm, 0), xp)
+        scale = as_float(timescale, xp)
+        return as_float(init_value, xp) * xp.sqrt(scale / (scale + past))
 
     def extent(first, last):
-        init, ts = f64(init_value), f64(timescale)
-        return extremes(lambda t: init * np.sqrt(ts / (ts + np.maximum(t - warm, 0))), [],
-                        first, last)
+        return extremes(schedule, [], first, last)
 
-    return schedule, (extent if concrete(init_value, timescale) else None)
+    return Built(schedule, extent if concrete(init_value, timescale) else None)
 

@@ -1,9 +1,15 @@
-"""Float32 formulas that stay within a few ulps of the float64 references.
+"""The arithmetic every schedule formula shares, over an array namespace ``xp``.
+
+A formula is written once, over ``xp``: with ``jax.numpy`` it is the schedule,
+computed in the default float dtype (float32, or float64 under
+``jax_enable_x64``); with ``numpy`` it is the float64 reference that the exact
+bounds are taken from (`extremes`).
 
 PyTorch and Keras evaluate schedules in float64; a naive float32 port loses up
 to 1e-4 relative accuracy where ``1 + cos(x)`` cancels near the end of a cosine
 and up to 1e-5 where ``gamma ** t`` amplifies the rounding of ``gamma``. These
-helpers avoid both, so the fixtures match at rtol 1e-6.
+helpers avoid both, so the fixtures match at rtol 1e-6 in float32 (and to
+float64 rounding in float64).
 """
 
 from __future__ import annotations
@@ -15,51 +21,58 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optaxlr._validation import is_traced
+from optaxlr._validation import FLOAT32_MAX, is_traced
 
-__all__ = ["half_cosine", "split_float", "exp_scaled", "log_split", "as_float"]
+__all__ = ["half_cosine", "exp_scaled", "log_scaled", "as_float", "namespace"]
 
 _HALF_PI = 0.5 * math.pi
 
 
-def as_float(x: Any) -> jax.Array:
-    return jnp.asarray(x, dtype=jnp.float32)
+def namespace(t: Any) -> Any:
+    """``numpy`` for a NumPy step array (the float64 bounds), else ``jax.numpy``."""
+    return np if isinstance(t, np.ndarray | np.generic) else jnp
 
 
-def half_cosine(num: jax.Array, den: Any) -> jax.Array:
+def as_float(x: Any, xp: Any = jnp) -> jax.Array:
+    """``x`` in the dtype a formula computes in: JAX's default float dtype (float32, float64
+    under ``jax_enable_x64``) with ``xp=jax.numpy``, float64 with ``xp=numpy``."""
+    return xp.asarray(x, dtype=float)
+
+
+def half_cosine(num: Any, den: Any, xp: Any = jnp) -> Any:
     """``(1 + cos(pi * num / den)) / 2`` for ``num >= 0``, accurate near its zeros.
 
     The identity ``(1 + cos x) / 2 = cos(x / 2) ** 2`` removes the cancellation;
     reducing ``num`` into ``[0, den]`` with exact float operations and switching
     to ``sin`` of the complement past the middle keeps the argument small where
-    the result is small.
+    the result is small. Exactly 0 at odd multiples of ``den`` and 1 at even ones.
     """
-    num = as_float(num)
-    den = as_float(den)
+    num = as_float(num, xp)
+    den = as_float(den, xp)
     period = 2.0 * den
-    v = jnp.mod(num, period)
-    w = jnp.minimum(v, period - v)  # in [0, den], the same point of the curve
-    rising = jnp.cos(_HALF_PI * (w / den))
-    falling = jnp.sin(_HALF_PI * ((den - w) / den))
-    r = jnp.where(w <= 0.5 * den, rising, falling)
+    v = xp.mod(num, period)
+    w = xp.minimum(v, period - v)  # in [0, den], the same point of the curve
+    rising = xp.cos(_HALF_PI * (w / den))
+    falling = xp.sin(_HALF_PI * ((den - w) / den))
+    r = xp.where(w <= 0.5 * den, rising, falling)
     return r * r
 
 
-def split_float(value: float) -> tuple[np.float32, np.float32]:
-    """A float64 constant as a float32 pair ``hi + lo``."""
-    hi = np.float32(value)
-    lo = np.float32(value - float(hi))
-    return hi, lo
-
-
-def log_split(value: Any, scale: Any = 1.0) -> tuple[Any, Any]:
-    """``log(value) * scale`` as an (hi, lo) float32 pair; traced inputs give (x, 0)."""
+def log_scaled(value: Any, scale: Any = 1.0) -> Any:
+    """``log(value) * scale`` for `exp_scaled`: a Python float (float64) when both are
+    concrete (``-inf`` for ``value <= 0``), else a traced array."""
     if is_traced(value) or is_traced(scale):
-        return jnp.log(as_float(value)) * as_float(scale), np.float32(0.0)
+        return jnp.log(as_float(value)) * as_float(scale)
     v = float(np.asarray(value))
-    if v <= 0.0:
-        return np.float32(-np.inf), np.float32(0.0)
-    return split_float(math.log(v) * float(np.asarray(scale)))
+    return -math.inf if v <= 0.0 else math.log(v) * float(np.asarray(scale))
+
+
+def _split(c: Any) -> tuple[Any, Any]:
+    """A float64 constant as a float32 pair ``hi + lo`` (a traced one as ``(c, 0)``)."""
+    if is_traced(c):
+        return jnp.asarray(c, jnp.float32), np.float32(0.0)
+    hi = np.float32(c)
+    return hi, np.float32(c - float(hi)) if math.isfinite(c) else np.float32(0.0)
 
 
 def _veltkamp(a: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -68,18 +81,21 @@ def _veltkamp(a: jax.Array) -> tuple[jax.Array, jax.Array]:
     return hi, a - hi
 
 
-def exp_scaled(x: jax.Array, c: tuple[Any, Any]) -> jax.Array:
-    """``exp(x * c)`` for a float32 ``x`` and a double-float constant ``c = (hi, lo)``.
+def exp_scaled(x: Any, c: Any, xp: Any = jnp) -> Any:
+    """``exp(x * c)`` for a step count ``x`` and a constant ``c`` from `log_scaled`.
 
-    The product ``x * hi`` is formed exactly (Dekker's two-product), so the only
-    rounding left is that of ``exp`` itself: ``0.95 ** 300`` is within 2 ulp,
-    where ``jnp.power(0.95, 300.)`` is off by 1e-5.
+    In float64 that is the formula as written. In float32 the constant is kept
+    as a pair ``hi + lo`` and the product ``x * hi`` is formed exactly (Dekker's
+    two-product), so the only rounding left is that of ``exp`` itself:
+    ``0.95 ** 300`` is within 2 ulp, where ``jnp.power(0.95, 300.)`` is off by 1e-5.
     """
-    x = as_float(x)
-    hi, lo = as_float(c[0]), as_float(c[1])
+    x = as_float(x, xp)
+    if x.dtype != np.float32:
+        return xp.exp(x * as_float(c, xp))
+    hi, lo = _split(c)
     p = x * hi
     x_hi, x_lo = _veltkamp(x)
-    h_hi, h_lo = _veltkamp(hi)
+    h_hi, h_lo = _veltkamp(as_float(hi))
     err = ((x_hi * h_hi - p) + x_hi * h_lo + x_lo * h_hi) + x_lo * h_lo
     tail = err + x * lo
     # The tail is the (absolute) rounding error of p: it matters only where exp(p) is a
@@ -128,15 +144,10 @@ def extremes(value64, steps, first: int, last: int) -> tuple[float, float]:
     return float(v.min()), float(v.max())
 
 
-def cos_weight64(num, den):
-    """Float64 ``(1 + cos(pi * num / den)) / 2`` for ``num >= 0``, computed as `half_cosine`.
-
-    Exactly 0 at odd multiples of ``den`` and 1 at even ones (period ``2 * den``).
-    """
-    num = np.asarray(num, np.float64)
-    den = np.asarray(den, np.float64)
-    v = np.mod(num, 2.0 * den)
-    w = np.minimum(v, 2.0 * den - v)
-    r = np.where(w <= 0.5 * den, np.cos(0.5 * np.pi * (w / den)),
-                 np.sin(0.5 * np.pi * ((den - w) / den)))
-    return r * r
+def check_span(init_name: str, init_value: Any, end_name: str, end_value: Any) -> None:
+    """Refuses ends whose difference overflows float32 (formulas take ``init - end``)."""
+    if concrete(init_value, end_value) and abs(f64(init_value) - f64(end_value)) > FLOAT32_MAX:
+        raise ValueError(
+            f"{end_name}: {init_name} - {end_name} = {f64(init_value) - f64(end_value):g} "
+            f"overflows float32"
+        )

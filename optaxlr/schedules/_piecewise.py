@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-
 from optaxlr._validation import FLOAT32_MAX, INT32_MAX, check_choice, check_int, check_sorted_ints
-from optaxlr.schedules._base import number, schedule_factory
-from optaxlr.schedules._numerics import as_float, concrete, exp_scaled, extremes, f64, log_split
+from optaxlr.schedules._base import Built, number, schedule_factory
+from optaxlr.schedules._numerics import (
+    as_float,
+    concrete,
+    exp_scaled,
+    extremes,
+    f64,
+    log_scaled,
+    namespace,
+)
 
 __all__ = ["constant", "piecewise_constant", "step_decay", "multistep"]
 
@@ -27,14 +31,15 @@ def constant(value: Any):
     """
     number("value", value)
     extent = (lambda first, last: (f64(value), f64(value))) if concrete(value) else None
-    return (lambda t: as_float(value)), extent
+    return Built(lambda t: as_float(value), extent)
 
 
-def _count_reached(t: jax.Array, boundaries: Sequence[int], inclusive: bool) -> jax.Array:
+def _count_reached(t: Any, boundaries: Sequence[int], inclusive: bool) -> Any:
     """How many ``boundaries`` the step has reached (``t >= b``, or ``t > b``)."""
-    count = jnp.zeros(t.shape, jnp.int32)
+    xp = namespace(t)
+    count = xp.zeros(t.shape, xp.int32)
     for b in boundaries:
-        count = count + (t >= b if inclusive else t > b).astype(jnp.int32)
+        count = count + (t >= b if inclusive else t > b).astype(xp.int32)
     return count
 
 
@@ -72,22 +77,27 @@ def piecewise_constant(boundaries: Sequence[int], values: Sequence[Any], convent
     inclusive = convention != "keras"
 
     def schedule(t):
-        table = jnp.stack([as_float(v) for v in values])
+        xp = namespace(t)
+        table = xp.stack([as_float(v, xp) for v in values])
         return table[_count_reached(t, bounds, inclusive)]
 
     def extent(first, last):
-        table = np.array([f64(v) for v in values])
+        return extremes(schedule, [b + d for b in bounds for d in (-1, 0, 1)], first, last)
 
-        def value64(t):
-            return table[np.searchsorted(bounds, t, side="right" if inclusive else "left")]
-
-        return extremes(value64, [b + d for b in bounds for d in (-1, 0, 1)], first, last)
-
-    return schedule, (extent if concrete(list(values)) else None)
+    return Built(schedule, extent if concrete(list(values)) else None)
 
 
-def _decay_factor(count: jax.Array, gamma: Any) -> jax.Array:
-    return exp_scaled(as_float(count), log_split(gamma))
+def _geometric(init_value: Any, gamma: Any, count: Callable[[Any], Any]) -> Built:
+    """``init * gamma ** count(t)``, ``count`` non-decreasing: bounds at the range's ends."""
+    rate = log_scaled(gamma)
+
+    def schedule(t):
+        xp = namespace(t)
+        return as_float(init_value, xp) * exp_scaled(count(t), rate, xp)
+
+    if not concrete(init_value, gamma):
+        return Built(schedule)
+    return Built(schedule, lambda first, last: extremes(schedule, [], first, last))
 
 
 @schedule_factory
@@ -103,8 +113,7 @@ def step_decay(init_value: Any, step_size: int, gamma: Any = 0.1):
     size = check_int("step_size", step_size, low=1)
     number("gamma", gamma, low=0.0, low_open=True)
     _check_growth(init_value, gamma, INT32_MAX // size, "gamma ** (step // step_size)", size)
-    return (lambda t: as_float(init_value) * _decay_factor(t // size, gamma)), _geometric_extent(
-        init_value, gamma, lambda t: t // size)
+    return _geometric(init_value, gamma, lambda t: t // size)
 
 
 @schedule_factory
@@ -122,21 +131,7 @@ def multistep(init_value: Any, milestones: Sequence[int], gamma: Any = 0.1):
     marks = check_sorted_ints("milestones", milestones)
     number("gamma", gamma, low=0.0, low_open=True)
     _check_growth(init_value, gamma, len(marks), "gamma ** len(milestones)", None)
-    return (lambda t: as_float(init_value) * _decay_factor(_count_reached(t, marks, True), gamma)
-            ), _geometric_extent(init_value, gamma,
-                                 lambda t: np.searchsorted(marks, t, side="right"))
-
-
-def _geometric_extent(init_value, gamma, count):
-    """Bounds of ``init * gamma ** count(t)``, ``count`` non-decreasing: at the range's ends."""
-    if not concrete(init_value, gamma):
-        return None
-    init, g = f64(init_value), f64(gamma)
-
-    def value64(t):
-        return init * np.power(g, np.asarray(count(t), np.float64))
-
-    return lambda first, last: extremes(value64, [], first, last)
+    return _geometric(init_value, gamma, lambda t: _count_reached(t, marks, True))
 
 
 def _check_growth(init_value, gamma, count: int, formula: str, size: int | None) -> None:

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
 from optaxlr._validation import FLOAT32_MAX, check_bool, check_choice, check_int, concrete_float
-from optaxlr.schedules._base import number, schedule_factory
+from optaxlr.schedules._base import Built, number, schedule_factory
 from optaxlr.schedules._combinators import as_schedule, inner_bounds, interval_product, merge
 from optaxlr.schedules._numerics import (
     as_float,
+    check_span,
     concrete,
-    cos_weight64,
     exp_scaled,
     extremes,
     f64,
     half_cosine,
-    log_split,
+    log_scaled,
+    namespace,
 )
 
 __all__ = ["warmup", "warmup_stable_decay", "lr_range"]
@@ -33,24 +32,15 @@ def _blend(start, end, t, steps: int, mode: str):
     Written as ``start * (1 - r) + end * r`` with both weights computed directly,
     so a warmup from 0 or a tiny start value loses no precision.
     """
-    done = jnp.minimum(t, steps)
+    xp = namespace(t)
+    done = xp.minimum(t, steps)
     if mode == "constant":
-        return start * jnp.ones(t.shape, jnp.float32)
+        return start * xp.ones(t.shape, dtype=float)
     if mode == "linear":
-        left, gone = as_float(steps - done) / steps, as_float(done) / steps
+        left, gone = as_float(steps - done, xp) / steps, as_float(done, xp) / steps
     else:
-        left, gone = half_cosine(done, steps), half_cosine(steps - done, steps)
+        left, gone = half_cosine(done, steps, xp), half_cosine(steps - done, steps, xp)
     return start * left + end * gone
-
-
-def _blend64(start: float, end: float, t, steps: int, mode: str):
-    """`_blend` in float64."""
-    done = np.minimum(t, steps)
-    if mode == "constant":
-        return np.full(np.shape(t), start)
-    if mode == "linear":
-        return start * ((steps - done) / steps) + end * (done / steps)
-    return start * cos_weight64(done, steps) + end * cos_weight64(steps - done, steps)
 
 
 @schedule_factory
@@ -118,10 +108,10 @@ def warmup(
                 at0 = inner_bounds(inner, 0, 0)
                 if at0 is None:
                     return None
-                pieces.append(extremes(lambda t: _blend64(start, at0[0], t, steps, mode), [],
+                pieces.append(extremes(lambda t: _blend(start, at0[0], t, steps, mode), [],
                                        a, b))
             else:
-                factor = extremes(lambda t: _blend64(start, 1.0, t, steps, mode), [], a, b)
+                factor = extremes(lambda t: _blend(start, 1.0, t, steps, mode), [], a, b)
                 pieces.append(interval_product([inner_bounds(inner, a, b), factor]))
         if last >= steps:
             shift = steps if prefix else 0
@@ -129,7 +119,7 @@ def warmup(
         return merge(pieces)
 
     # Multiplying by start_value can leave float32: refuse that when built.
-    return evaluate, (extent if concrete(start_value) else None), not prefix
+    return Built(evaluate, extent if concrete(start_value) else None, check_range=not prefix)
 
 
 _DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
@@ -165,11 +155,7 @@ def warmup_stable_decay(
     number("end_value", end_value)
     check_choice("decay_shape", decay_shape, _DECAY_SHAPES)
     number("start_value", start_value)
-    if concrete(peak_value, end_value) and abs(f64(peak_value) - f64(end_value)) > FLOAT32_MAX:
-        raise ValueError(
-            f"end_value: peak_value - end_value = {f64(peak_value) - f64(end_value):g} "
-            f"overflows float32"
-        )
+    check_span("peak_value", peak_value, "end_value", end_value)
     if warm + decay > total:
         raise ValueError(
             f"warmup_steps + decay_steps must be <= total_steps ({total}), "
@@ -178,38 +164,25 @@ def warmup_stable_decay(
     decay_begin = total - decay
 
     def schedule(t):
-        peak, end, start = as_float(peak_value), as_float(end_value), as_float(start_value)
-        done = jnp.clip(t - decay_begin, 0, decay)
+        xp = namespace(t)
+        peak, end = as_float(peak_value, xp), as_float(end_value, xp)
+        done = xp.clip(t - decay_begin, 0, decay)
         if decay_shape == "linear":
-            left = as_float(decay - done) / decay
+            left = as_float(decay - done, xp) / decay
         elif decay_shape == "cosine":
-            left = half_cosine(done, decay)
+            left = half_cosine(done, decay, xp)
         else:
-            left = 1.0 - jnp.sqrt(as_float(done) / decay)
+            left = 1.0 - xp.sqrt(as_float(done, xp) / decay)
         value = end + (peak - end) * left
         if warm:
-            value = jnp.where(t < warm, _blend(start, peak, t, warm, "linear"), value)
+            rise = _blend(as_float(start_value, xp), peak, t, warm, "linear")
+            value = xp.where(t < warm, rise, value)
         return value
 
     def extent(first, last):
-        peak, end, start = f64(peak_value), f64(end_value), f64(start_value)
+        return extremes(schedule, [warm - 1, warm, decay_begin, total], first, last)
 
-        def value64(t):
-            done = np.clip(t - decay_begin, 0, decay)
-            if decay_shape == "linear":
-                left = (decay - done) / decay
-            elif decay_shape == "cosine":
-                left = cos_weight64(done, decay)
-            else:
-                left = 1.0 - np.sqrt(done / decay)
-            value = end + (peak - end) * left
-            if warm:
-                value = np.where(t < warm, _blend64(start, peak, t, warm, "linear"), value)
-            return value
-
-        return extremes(value64, [warm - 1, warm, decay_begin, total], first, last)
-
-    return schedule, (extent if concrete(peak_value, end_value, start_value) else None)
+    return Built(schedule, extent if concrete(peak_value, end_value, start_value) else None)
 
 
 @schedule_factory
@@ -239,24 +212,17 @@ def lr_range(min_value: Any, max_value: Any, num_steps: int, mode: str = "exp"):
         ratio = hi / lo if mode == "exp" else None
     else:
         ratio = as_float(max_value) / as_float(min_value)
-    growth = log_split(ratio, 1.0 / last) if mode == "exp" else None
+    growth = log_scaled(ratio, 1.0 / last) if mode == "exp" else None
 
     def schedule(t):
-        done = jnp.minimum(t, last)
-        if growth is not None:  # mode "exp"
-            return as_float(min_value) * exp_scaled(as_float(done), growth)
-        lo, hi = as_float(min_value), as_float(max_value)
-        return lo + (hi - lo) * (as_float(done) / last)
+        xp = namespace(t)
+        done = xp.minimum(t, last)
+        lo, hi = as_float(min_value, xp), as_float(max_value, xp)
+        if growth is not None:  # mode "exp", exactly max_value at the last step
+            return xp.where(done < last, lo * exp_scaled(done, growth, xp), hi)
+        return lo + (hi - lo) * (as_float(done, xp) / last)
 
     def extent(first, last_step):
-        lo, hi = f64(min_value), f64(max_value)
+        return extremes(schedule, [last], first, last_step)
 
-        def value64(t):
-            frac = np.minimum(t, last) / last
-            if mode == "exp":
-                return np.where(frac == 1.0, hi, lo * np.exp(frac * (math.log(hi) - math.log(lo))))
-            return lo + (hi - lo) * frac
-
-        return extremes(value64, [last], first, last_step)
-
-    return schedule, (extent if concrete(min_value, max_value) else None)
+    return Built(schedule, extent if concrete(min_value, max_value) else None)
