@@ -167,23 +167,30 @@ class TorchOneCycle:
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def get(self, step_num: int) -> tuple[float, float]:
-        """(lr, momentum) at ``step_num``; where torch divides 0 by 0, the phase's end value."""
+    def _phase(self, step_num: int) -> tuple[float, float, str, str, str, str]:
+        """(start step, end step, and the group keys of the start and end values)."""
         if step_num > self.total_steps:
             raise ValueError(f"Tried to step {step_num} times. The specified number of total "
                              f"steps is {self.total_steps}")
         start_step = 0.0
         for i, (end_step, lr0, lr1, m0, m1) in enumerate(self.phases):
             if step_num <= end_step or i == len(self.phases) - 1:
-                try:
-                    pct = (step_num - start_step) / (end_step - start_step)
-                except ZeroDivisionError:  # torch raises; optaxlr documents the end value
-                    pct = 1.0
-                g = self.group
-                return self._anneal_func(g[lr0], g[lr1], pct), self._anneal_func(g[m0], g[m1],
-                                                                                  pct)
+                return start_step, end_step, lr0, lr1, m0, m1
             start_step = end_step
         raise AssertionError("unreachable")
+
+    def get(self, step_num: int) -> tuple[float, float]:
+        """(lr, momentum) at ``step_num``; ZeroDivisionError where torch divides 0 by 0."""
+        start_step, end_step, lr0, lr1, m0, m1 = self._phase(step_num)
+        pct = (step_num - start_step) / (end_step - start_step)
+        g = self.group
+        return self._anneal_func(g[lr0], g[lr1], pct), self._anneal_func(g[m0], g[m1], pct)
+
+    def phase_end(self, step_num: int) -> tuple[float, float]:
+        """(lr, momentum) at the end of the phase ``step_num`` is in: what optaxlr documents
+        where torch divides by zero (a phase of zero length)."""
+        _, _, _, lr1, _, m1 = self._phase(step_num)
+        return self.group[lr1], self.group[m1]
 
 
 ONE_CYCLE = [
@@ -205,6 +212,17 @@ ONE_CYCLE = [
 ]
 
 
+#: The steps where torch's OneCycleLR raises ZeroDivisionError (a phase of zero length).
+ZERO_DIVISION = {
+    str(sorted(config.items())): [0]
+    for config in (
+        dict(total_steps=1, pct_start=1.0),
+        dict(total_steps=2, three_phase=True, pct_start=0.5),
+        dict(total_steps=20, pct_start=0.05),
+    )
+}
+
+
 @pytest.mark.parametrize("config", ONE_CYCLE, ids=[str(sorted(c.items())) for c in ONE_CYCLE])
 def test_one_cycle_matches_torch(config):
     ref = TorchOneCycle(0.1, **config)
@@ -215,7 +233,15 @@ def test_one_cycle_matches_torch(config):
     lr = sch.one_cycle(0.1, **kwargs)
     momentum = sch.one_cycle_momentum(base_value=0.85, max_value=0.95, **kwargs)
     steps = np.arange(total)  # every step an update uses (torch raises past total_steps)
-    want = np.array([ref.get(int(t)) for t in steps])
+    want, divides_by_zero = [], []
+    for t in steps:
+        try:
+            want.append(ref.get(int(t)))
+        except ZeroDivisionError:  # torch raises: optaxlr documents the phase's end value
+            divides_by_zero.append(int(t))
+            want.append(ref.phase_end(int(t)))
+    want = np.array(want)
+    assert divides_by_zero == ZERO_DIVISION.get(str(sorted(config.items())), [])
     np.testing.assert_allclose(lr(padded(steps))[:total], want[:, 0], rtol=2e-6, atol=1e-12)
     np.testing.assert_allclose(momentum(padded(steps))[:total], want[:, 1], rtol=2e-6,
                                atol=1e-12)
