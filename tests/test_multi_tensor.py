@@ -260,6 +260,46 @@ def test_flat_mask_wraps_a_users_optax_masked():
     assert_trees_equal(u2.unflatten(), u1)
 
 
+def _init_on_a_copy(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+    """A wrapper whose init hands ``inner`` a rebuilt parameter tree (a float32 master
+    copy, as mixed-precision wrappers do): a new FlatParams, through unflatten."""
+    return optax.GradientTransformation(
+        lambda params: inner.init(jax.tree.map(lambda x: x.astype(jnp.float32), params)),
+        inner.update,
+    )
+
+
+@pytest.mark.parametrize("jit_init", [False, True], ids=["eager_init", "jit_init"])
+def test_flat_mask_is_recognised_whatever_the_init_passes_it(jit_init):
+    # The masks flat_mask resolves are counted per init, not on the FlatParams object: a
+    # wrapper that rebuilds the parameters must neither hide a flat_mask (a false error)
+    # nor a mask written for the tree (a silent one entry per buffer).
+    params = make_params()
+    matrices = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)
+    flat = FlatParams.from_tree(params, group_by=matrices)
+    tx = _init_on_a_copy(optax.masked(optax.add_decayed_weights(0.1), optaxlr.flat_mask(matrices)))
+    fast = multi_tensor(tx)
+    init = jax.jit(fast.init) if jit_init else fast.init
+    u_flat, _ = fast.update(flat, init(flat), flat)
+    u_tree, _ = tx.update(params, tx.init(params), params)
+    assert_trees_equal(u_flat.unflatten(), u_tree)
+    wrong = multi_tensor(_init_on_a_copy(optax.masked(optax.add_decayed_weights(0.1), matrices)))
+    with pytest.raises(ValueError, match="flat_mask"):
+        (jax.jit(wrong.init) if jit_init else wrong.init)(flat)
+
+
+def test_a_multi_tensor_inside_a_multi_tensor_counts_its_masks_for_both():
+    params = make_params()
+    matrices = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)
+    flat = FlatParams.from_tree(params, group_by=matrices)
+    masked = optax.masked(optax.add_decayed_weights(0.1), optaxlr.flat_mask(matrices))
+    fast = multi_tensor(optax.chain(multi_tensor(masked), optaxlr.sgd(0.1)))
+    u_flat, _ = fast.update(flat, fast.init(flat), flat)
+    tree = optax.chain(masked, optaxlr.sgd(0.1))
+    u_tree, _ = tree.update(params, tree.init(params), params)
+    assert_trees_equal(u_flat.unflatten(), u_tree)
+
+
 # --- what it is for -----------------------------------------------------------------
 
 

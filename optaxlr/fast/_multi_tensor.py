@@ -55,6 +55,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
 from collections.abc import Callable, Hashable, Sequence
@@ -271,17 +273,11 @@ class FlatParams:
       layout: the `Layout` (static).
     """
 
-    # `resolved_masks` is not part of the pytree: `multi_tensor`'s init sets it to
-    # count the masks `flat_mask` resolves. ``optax.masked`` calls its mask with
-    # the parameters, and a mask written for the tree would see one entry per
-    # buffer without a word; comparing the count with the masked states found
-    # catches it.
-    __slots__ = ("buffers", "layout", "resolved_masks")
+    __slots__ = ("buffers", "layout")
 
     def __init__(self, buffers: Sequence[Any], layout: Layout):
         self.buffers = tuple(buffers)
         self.layout = layout
-        self.resolved_masks: int | None = None
 
     @classmethod
     def from_tree(cls, tree: Any, group_by: GroupBy = None) -> FlatParams:
@@ -376,6 +372,41 @@ jax.tree_util.register_pytree_with_keys(
 # --- per-buffer semantics for per-parameter rules -----------------------------
 
 
+class _MaskCount:
+    """How many masks `flat_mask` has resolved into buffers while an optimizer initialises.
+
+    ``optax.masked`` calls its mask with the parameters, and a mask written for
+    the tree would see one entry per buffer without a word: `multi_tensor`'s init
+    compares this count with the ``MaskedState`` nodes it finds. It is counted
+    here, not on the `FlatParams`, so that it holds whatever the optimizer passes
+    to the mask (a copy of the parameters, a tree rebuilt by ``jax.tree.map``).
+    """
+
+    __slots__ = ("resolved",)
+
+    def __init__(self) -> None:
+        self.resolved = 0
+
+
+#: The count of the `multi_tensor` init now running (None outside one).
+_MASKS: contextvars.ContextVar[_MaskCount | None] = contextvars.ContextVar(
+    "optaxlr_flat_masks", default=None
+)
+
+
+@contextlib.contextmanager
+def _counting_masks():
+    """A fresh `_MaskCount` for an init; what a nested init counts counts for its caller too."""
+    outer, count = _MASKS.get(), _MaskCount()
+    token = _MASKS.set(count)
+    try:
+        yield count
+    finally:
+        _MASKS.reset(token)
+        if outer is not None:
+            outer.resolved += count.resolved
+
+
 def _per_buffer(layout: Layout, per_leaf: Sequence[Any], what: str, hint: str = "") -> list[Any]:
     """One value per buffer from one value per leaf, which must agree within a buffer.
 
@@ -427,8 +458,9 @@ def flat_mask(mask: Any) -> Callable[[Any], Any]:
             "unmasked parameters get separate buffers."
         )
         per_buf = params.per_leaf(jax.tree.map(bool, tree), "the mask", hint)
-        if params.resolved_masks is not None:
-            params.resolved_masks += 1
+        count = _MASKS.get()
+        if count is not None:
+            count.resolved += 1
         return FlatParams(per_buf, params.layout)
 
     return evaluate
@@ -565,10 +597,9 @@ def multi_tensor(
 
     def init_fn(params):
         _require_flat("params", params)
-        tracked = FlatParams(params.buffers, params.layout)
-        tracked.resolved_masks = 0
-        state = inner.init(tracked)  # pyright: ignore[reportArgumentType]: a pytree
-        _check_state(state, tracked.resolved_masks)
+        with _counting_masks() as count:
+            state = inner.init(params)  # pyright: ignore[reportArgumentType]: a pytree
+        _check_state(state, count.resolved)
         return state
 
     def update_fn(updates, state, params=None, **extra_args):

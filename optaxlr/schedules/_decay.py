@@ -123,6 +123,14 @@ def exponential(
     return Built(schedule, extent)
 
 
+def _check_decay(init_value: Any, decay_rate: Any, decay_steps: int, staircase: bool) -> int:
+    """The arguments `natural_exp` and `inverse_time` share; returns ``decay_steps``."""
+    number("init_value", init_value)
+    number("decay_rate", decay_rate, low=0.0)
+    check_bool("staircase", staircase)
+    return check_int("decay_steps", decay_steps, low=1)
+
+
 @schedule_factory
 def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircase: bool = False):
     """``init_value * exp(-decay_rate * step / decay_steps)``, TF ``natural_exp_decay``.
@@ -131,10 +139,7 @@ def natural_exp(init_value: Any, decay_rate: Any, decay_steps: int = 1, staircas
       >>> optaxlr.schedules.natural_exp(1.0, decay_rate=0.1, decay_steps=10)(10)
       Array(0.9048374, dtype=float32)
     """
-    number("init_value", init_value)
-    number("decay_rate", decay_rate, low=0.0)
-    steps = check_int("decay_steps", decay_steps, low=1)
-    check_bool("staircase", staircase)
+    steps = _check_decay(init_value, decay_rate, decay_steps, staircase)
     scale = 1.0 if staircase else 1.0 / steps
     if is_traced(decay_rate):
         rate = -as_float(decay_rate) * scale
@@ -159,10 +164,7 @@ def inverse_time(init_value: Any, decay_rate: Any, decay_steps: int = 1, stairca
       >>> optaxlr.schedules.inverse_time(1.0, decay_rate=1.0, decay_steps=10)(10)
       Array(0.5, dtype=float32)
     """
-    number("init_value", init_value)
-    number("decay_rate", decay_rate, low=0.0)
-    steps = check_int("decay_steps", decay_steps, low=1)
-    check_bool("staircase", staircase)
+    steps = _check_decay(init_value, decay_rate, decay_steps, staircase)
 
     def schedule(t):
         xp = namespace(t)
