@@ -1,10 +1,12 @@
-"""Learning-rate (and any hyperparameter) schedules: ``step -> float32 value``.
+"""Learning-rate (and any hyperparameter) schedules: ``step -> value``.
 
 Every constructor validates its arguments, returns a `Schedule` that works
 under ``jax.jit`` and ``jax.vmap`` and wherever optax takes a schedule, and can
-be written to a config with `to_config` and rebuilt with `from_config`. Every
-schedule knows its exact range over all steps, `Schedule.bounds` (or
-`bounds`), which optaxlr uses to check a schedule passed as a hyperparameter.
+be written to a config with `to_config` and rebuilt with `from_config`. The
+value is in JAX's default float dtype: float32, or float64 (computed in float64)
+under ``jax_enable_x64``. Every schedule knows its exact range over all steps,
+`Schedule.bounds` (or `bounds`), which optaxlr uses to check a schedule passed
+as a hyperparameter.
 """
 
 from optaxlr.schedules._base import Schedule, bounds
