@@ -11,11 +11,14 @@ accepted range instead of a NaN or an overflow inside ``jit``:
   and fails a ``> 0`` check. Python, NumPy and JAX scalars of any real dtype are
   accepted, float16 and bfloat16 included. With ``allow_callable=True`` a
   schedule is accepted too: an optaxlr schedule (a `BoundedSchedule`) is
-  checked over its whole range through its exact bounds; any other callable is
-  accepted unchecked, as long as it can be called with one positional argument
-  (the step).
+  checked over its whole range through its exact bounds; any other callable
+  must take one positional argument (the step) and give a real scalar for an
+  int32 step (checked by tracing it once, without computing anything). Other
+  numbers (``fractions.Fraction``, ``decimal.Decimal``) are refused: convert
+  them with ``float()``.
 - `check_int`: an integer, checked against the int32 range by default (step
   counts, patience, ``every_k_steps``: the step counter is int32).
+- `check_real_value`: one real number given at run time (a metric), traced or not.
 - `check_choice`, `check_bool`, `check_sorted_ints`, `check_callable`,
   `check_schedule`.
 
@@ -32,6 +35,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import jax
@@ -47,6 +51,7 @@ __all__ = [
     "concrete_float",
     "default_float_dtype",
     "check_number",
+    "check_real_value",
     "check_int",
     "check_bool",
     "check_choice",
@@ -118,21 +123,27 @@ def _interval(low: float | None, high: float | None, low_open: bool, high_open: 
 
 
 def _dtype_of(value: Any) -> np.dtype | None:
-    """The NumPy dtype of a 0-d array or scalar, or None for other objects."""
+    """The NumPy dtype of an array or a NumPy/JAX scalar (traced too), or None for other objects."""
     if isinstance(value, np.ndarray | np.generic | jax.Array):
-        return np.asarray(value).dtype
+        return np.dtype(value.dtype)
     return None
 
 
-def _is_real_scalar(value: Any) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return False
+def _is_real(value: Any) -> bool:
+    """An int or a float (not a bool), or an array of an integer or floating dtype, any shape.
+
+    Not any ``numbers.Real``: a ``Fraction`` would pass every check here and then
+    fail at the first update, where JAX meets it.
+    """
     dtype = _dtype_of(value)
-    if dtype is not None:
-        # jnp.issubdtype knows bfloat16 (and the other ml_dtypes) as floating.
-        real = jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
-        return bool(real) and np.ndim(value) == 0
-    return isinstance(value, numbers.Real)
+    if dtype is None:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    # jnp.issubdtype knows bfloat16 (and the other ml_dtypes) as floating.
+    return bool(jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer))
+
+
+def _is_real_scalar(value: Any) -> bool:
+    return _is_real(value) and np.ndim(value) == 0
 
 
 def _as_float64(value: Any) -> float:
@@ -182,10 +193,8 @@ def check_number(
       low_open, high_open: whether the bound itself is excluded.
       allow_callable: also accept a schedule: an optaxlr schedule is checked
         over all its steps through its exact `BoundedSchedule.bounds` ("the
-        schedule reaches -0.1, must be >= 0"); any other callable that can be
-        called with one positional argument (the step) is accepted unchecked;
-        a class, or a function that cannot take one positional argument, is
-        refused with a TypeError.
+        schedule reaches -0.1, must be >= 0"); any other callable must pass
+        `check_schedule`.
       dtype: the float dtype the value is used in; the value is rounded to it
         before the checks, so a Python float that overflows float32 (``1e39``)
         is refused. None: JAX's default float dtype (float32, or float64 when
@@ -204,8 +213,9 @@ def check_number(
         return value
     if not _is_real_scalar(value):
         kind = "a number or a schedule" if allow_callable else "a number"
+        hint = "; convert it with float()" if isinstance(value, numbers.Real | Decimal) else ""
         raise TypeError(
-            f"{name} must be {kind}, got {_show(value)} of type {type(value).__name__}"
+            f"{name} must be {kind}, got {_show(value)} of type {type(value).__name__}{hint}"
         )
     target = default_float_dtype() if dtype is None else np.dtype(dtype)
     exact = _as_float64(value)
@@ -258,9 +268,13 @@ def check_schedule(name: str, value: Any) -> Callable:
     """Checks ``value`` is usable as a schedule: a callable of one positional argument (the step).
 
     Refuses (TypeError) a non-callable, a class (calling it would build an
-    object, not give a value), and a function whose signature cannot take one
-    positional argument. Callables without an inspectable signature (some
-    builtins) are accepted.
+    object, not give a value), a function whose signature cannot take one
+    positional argument, and one whose value at a step is not a real scalar
+    (another optimizer, such as ``optax.adam``, is a function of one argument
+    too). The value is checked by tracing ``value`` on an int32 step, which
+    computes nothing; a function that needs a concrete step (Python control
+    flow on it) cannot be traced and is accepted as it is. Callables without an
+    inspectable signature (some builtins) are accepted.
     """
     if isinstance(value, type):
         raise TypeError(
@@ -274,6 +288,64 @@ def check_schedule(name: str, value: Any) -> Callable:
             f"{name} must be a number or a schedule taking one positional argument (the step); "
             f"{_show(value)} has the signature {inspect.signature(value)}"
         )
+    _check_schedule_value(name, value)
+    return value
+
+
+# A function of the step that needs a concrete value: it can only be checked when called.
+_NEEDS_CONCRETE_STEP = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _check_schedule_value(name: str, fn: Callable) -> None:
+    """Refuses ``fn`` unless ``fn(step)`` is a real scalar for an int32 ``step``."""
+    if isinstance(fn, BoundedSchedule):  # optaxlr's own schedules give real scalars
+        return
+    returned = []
+
+    def probe(step):
+        returned.append(fn(step))  # only its type, shape and dtype are read below
+
+    try:
+        jax.eval_shape(probe, jax.ShapeDtypeStruct((), jnp.int32))
+    except _NEEDS_CONCRETE_STEP:
+        return
+    except Exception as e:
+        raise TypeError(
+            f"{name} must be a number or a schedule (a function of the int32 step returning "
+            f"a real scalar); calling {_show(fn)} on a step raised {type(e).__name__}: {e}"
+        ) from e
+    out = returned[0]
+    if not _is_real_scalar(out):
+        dtype = _dtype_of(out)
+        if dtype is not None:
+            got = f"a {dtype} value of shape {np.shape(out)}"
+        else:
+            got = _show(out) if isinstance(out, numbers.Number | str) else f"a {type(out).__name__}"
+        raise TypeError(
+            f"{name} must be a number or a schedule (a function of the int32 step returning "
+            f"a real scalar); {_show(fn)} returned {got}"
+        )
+
+
+def check_real_value(name: str, value: Any) -> Any:
+    """Checks a value given at run time (a metric) is one real number; returns it.
+
+    Accepts Python ints and floats and 0-d NumPy and JAX arrays of a real dtype,
+    traced ones included (only their dtype and shape are read). Refuses strings,
+    bools, complex numbers (whose imaginary part would be dropped) and other
+    objects with a TypeError, and arrays of another shape with a ValueError.
+    """
+    if not _is_real(value):
+        raise TypeError(
+            f"{name} must be a real number (a Python, NumPy or JAX int or float), got "
+            f"{_show(value)} of type {type(value).__name__}"
+        )
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar, got an array of shape {np.shape(value)}")
     return value
 
 

@@ -166,6 +166,49 @@ def test_value_must_be_a_scalar():
         tx.update({}, tx.init({}), None, value=jnp.ones(3))
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["1.0", 1.0 + 2.0j, np.complex64(1.0), True, [1.0], jnp.float32, object()],
+    ids=["str", "complex", "np.complex64", "bool", "list", "type", "object"],
+)
+def test_a_metric_that_is_not_a_real_number_is_refused_naming_value(value):
+    tx = reduce_on_plateau()
+    with pytest.raises(TypeError, match="value must be a real number"):
+        tx.update({}, tx.init({}), None, value=value)
+
+
+def test_a_traced_complex_metric_is_refused_while_tracing():
+    # jnp.real would keep the scale going on the real part alone, silently.
+    tx = reduce_on_plateau()
+    update = jax.jit(lambda state, v: tx.update({}, state, None, value=v))
+    with pytest.raises(TypeError, match="value must be a real number"):
+        update(tx.init({}), jnp.complex64(1.0 + 1.0j))
+
+
+REAL_KINDS = {
+    "python_float": float,
+    "python_int_when_integral": lambda v: int(v) if float(v).is_integer() else v,
+    "numpy_float64": np.float64,
+    "numpy_float32": np.float32,
+    "numpy_0d_array": lambda v: np.asarray(v, np.float64),
+    "jax_float32": jnp.float32,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REAL_KINDS))
+def test_every_kind_of_real_scalar_gives_the_peers_decisions(kind, variant):
+    # A case without NaN, whose values torch saw as Python floats.
+    case = next(c for c in CASES if c["name"] == "torch/cooldown_improvements_inside")
+    tx = reduce_on_plateau(**case["config"])
+    convert = REAL_KINDS[kind]
+    update = variant(lambda state, v: tx.update({}, state, None, value=v))
+    state, scales = tx.init({}), []
+    for v in _values(case):
+        _, state = update(state, convert(v))
+        scales.append(np.float32(state.scale))
+    np.testing.assert_allclose(scales, case["scales"], rtol=3e-7)
+
+
 def test_traced_value_in_a_jitted_step():
     opt = optax.chain(optaxlr.adam(1e-2), reduce_on_plateau(patience=1))
     params = {"w": jnp.ones(2)}

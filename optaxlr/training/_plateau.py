@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from optaxlr._hyperparams import HyperparamRecord
-from optaxlr._validation import check_choice, check_int, check_number
+from optaxlr._validation import check_choice, check_int, check_number, check_real_value
 from optaxlr.transforms._common import init_count, transformation, upcast
 
 __all__ = ["ReduceOnPlateauState", "reduce_on_plateau"]
@@ -135,8 +135,9 @@ def reduce_on_plateau(
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` whose ``update`` takes an
-      optional ``value=`` (a scalar). Its state is `ReduceOnPlateauState`;
-      `optaxlr.hyperparams` reports the current ``scale``.
+      optional ``value=``: a real scalar (a Python, NumPy or JAX number, traced
+      or not; a string or a complex number is a TypeError). Its state is
+      `ReduceOnPlateauState`; `optaxlr.hyperparams` reports the current ``scale``.
 
     Example:
       >>> import jax.numpy as jnp, optax, optaxlr
@@ -196,10 +197,8 @@ def reduce_on_plateau(
         return better
 
     def evaluate(state: ReduceOnPlateauState, value: Any) -> ReduceOnPlateauState:
-        v = jnp.asarray(value)
-        if v.ndim != 0:
-            raise ValueError(f"value must be a scalar metric, got an array of shape {v.shape}")
-        v = v.astype(jnp.float32)
+        # A string would fail inside JAX, a complex metric lose its imaginary part.
+        v = jnp.asarray(check_real_value("value", value)).astype(jnp.float32)
         scale = state.scale
         bad = state.num_bad_evaluations
         cooldown_counter = state.cooldown_counter

@@ -49,10 +49,37 @@ def transformation(
 
     Typed loosely on purpose: optax's ``OptState`` annotation (an array tree) does not
     admit a state holding a `HyperparamRecord` or a ``None`` count, which JAX handles.
+    Python numbers among the parameters and updates (``{"w": 1.0}``, which optax
+    accepts) become arrays before ``init_fn`` and ``update_fn`` see them.
     """
+
+    def init(params):
+        return init_fn(_numbers_as_arrays(params))
+
+    def update(updates, state, params=None, **extra):
+        return update_fn(_numbers_as_arrays(updates), state, _numbers_as_arrays(params), **extra)
+
     if extra_args:
-        return optax.GradientTransformationExtraArgs(init_fn, update_fn)  # pyright: ignore
-    return optax.GradientTransformation(init_fn, update_fn)  # pyright: ignore[reportArgumentType]
+        return optax.GradientTransformationExtraArgs(init, update)  # pyright: ignore
+    return optax.GradientTransformation(init, update)  # pyright: ignore[reportArgumentType]
+
+
+def _numbers_as_arrays(tree: Any) -> Any:
+    """``tree`` with its Python-number leaves as arrays of JAX's default dtypes.
+
+    The tree itself when it has none (an array tree, a container such as
+    ``FlatParams``, ``None``), so nothing is rebuilt. An integer or a bool becomes
+    an integer or bool array, which `check_params` then refuses by name.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    if not any(type(x) in (float, int, complex, bool) for x in leaves):
+        return tree
+    return treedef.unflatten(
+        [
+            jnp.asarray(x, jnp.result_type(x)) if type(x) in (float, int, complex, bool) else x
+            for x in leaves
+        ]
+    )
 
 
 # --- arguments ---------------------------------------------------------------------
@@ -299,5 +326,7 @@ def lerp(a: Any, b: Any, w: Any) -> Any:
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
     """Splits a tree of n-tuples (one at each of ``like``'s leaves) into n trees."""
     outer = jax.tree.structure(like)
+    if outer.num_leaves == 0:  # an empty group (optax.partition): transpose needs leaves
+        return (like,) * n
     inner = jax.tree.structure(tuple(range(n)))
     return jax.tree.transpose(outer, inner, tree)

@@ -102,7 +102,7 @@ def scale_by_path(
         per_array = jax.tree.leaves(rule_ids(tree), is_leaf=lambda x: isinstance(x, tuple))
         used = {i for ids in per_array for i in ids}
         unused = [p for i, p in enumerate(rules) if i not in used]
-        if unused:
+        if unused and leaves:  # an empty tree (an empty optax.partition group) matches nothing
             paths = [path_to_str(p, separator) for p, _ in leaves]
             shown = ", ".join(repr(s) for s in paths[:20]) + (", ..." if len(paths) > 20 else "")
             raise ValueError(
