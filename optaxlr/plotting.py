@@ -90,21 +90,39 @@ def terminal_plot(
     height: int | None = None,
 ) -> str:
     """The same plot drawn with characters for a terminal (plotext); returns the text."""
-    import plotext as plt
+    import plotext as module
 
+    plotext: Any = module  # the API of plotext 5 or 6, whichever is installed
     items = _as_list(schedule_or_list)
-    names = _labels(items, labels)
-    plt.clear_figure()
-    plt.theme("clear")
-    if width or height:
-        plt.plotsize(width or 100, height or 25)
-    for schedule, name in zip(items, names, strict=True):
-        xs, ys = schedule_values(schedule, steps)
-        plt.plot(xs.tolist(), ys.tolist(), label=name)
+    curves = [
+        (name, *(v.tolist() for v in schedule_values(schedule, steps)))
+        for schedule, name in zip(items, _labels(items, labels), strict=True)
+    ]
+    size = (width or 100, height or 25) if width or height else None
+    if not hasattr(plotext, "clear_figure"):  # plotext 6: one figure object, drawn signals
+        fig = plotext.figure
+        fig.clear()
+        if size:
+            fig.plot_size(*size)
+        for name, xs, ys in curves:
+            if log_y:  # plotext 6 fails on the log of a value <= 0; plotext 5 leaves it out
+                kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
+                xs, ys = [x for x, _ in kept], [y for _, y in kept]
+            fig.draw(fig.signal(xs, ys).label(name).lines())
+        if log_y:
+            fig.ruler(1).scale("log")
+        fig.label("step", axis=0)
+        return fig.build().string(colorless=True)
+    plotext.clear_figure()  # plotext 5
+    plotext.theme("clear")
+    if size:
+        plotext.plotsize(*size)
+    for name, xs, ys in curves:
+        plotext.plot(xs, ys, label=name)
     if log_y:
-        plt.yscale("log")
-    plt.xlabel("step")
-    return plt.build()
+        plotext.yscale("log")
+    plotext.xlabel("step")
+    return plotext.build()
 
 
 # Suggestion rule -> (marker, color, legend label), in the order they are drawn.
