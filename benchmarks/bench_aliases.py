@@ -8,6 +8,10 @@ where optax can (``rmsprop`` with ``eps_in_sqrt=False``; optax's ``nadam``,
 in). Scheduled learning rates are compared twice: with optax's plain optimizer,
 which cannot report the rate it used, and with ``optax.inject_hyperparams``,
 optax's way to make it observable (what ``optaxlr.hyperparams`` reads).
+The "public chain" rows time the chains of optaxlr's public transformations that
+an alias runs as one fused state (``trace`` + ``scale_by_learning_rate``;
+``scale_by_learning_rate`` + ``decoupled_weight_decay``): the same optimizer,
+what the fusion saves.
 
     python benchmarks/bench_aliases.py                  # every pair (~1 min)
     python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
@@ -90,6 +94,18 @@ PAIRS: dict[str, Pair] = {
     "sgd_momentum cosine vs inject": (
         lambda: inject(optax.sgd)(learning_rate=optax_cosine, momentum=0.9),
         lambda: optaxlr.sgd(optaxlr_cosine, 0.9),
+    ),
+    "sgd_momentum, public chain": (
+        lambda: optax.sgd(LR, 0.9),
+        lambda: optax.chain(optaxlr.trace(0.9), optaxlr.scale_by_learning_rate(LR)),
+    ),
+    "adamw cosine, public chain": (
+        lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
+        lambda: optax.chain(
+            optaxlr.scale_by_adam(),
+            optaxlr.scale_by_learning_rate(optaxlr_cosine),
+            optaxlr.decoupled_weight_decay(optaxlr_cosine, 1e-2),
+        ),
     ),
 }
 
