@@ -214,14 +214,13 @@ def bounds(schedule: Any, first: int = 0, last: int = INT32_MAX) -> tuple[float,
 class Built(NamedTuple):
     """What a constructor's ``build`` returns (see `schedule_factory`).
 
-    Most schedules write their formula once, over an array namespace ``xp``
-    (``_numerics``): with ``jax.numpy`` it is ``fn``, and with ``numpy`` the
-    float64 values ``extent`` takes its exact bounds from. A float64 twin of the
-    formula stays only where the float32 one needs tricks that the bounds can do
-    without, and where the bounds need the value at steps beyond int32 or many
-    cycles at once: `cosine_restarts` (a cycle table looked up in int32 and
-    float32 against a float64 search), `one_cycle` (phase ends split into an
-    integer and a float32 fraction), and `cyclic` (uint32 step arithmetic).
+    A schedule's formula is written once, over an array namespace ``xp``
+    (``_numerics``): with ``jax.numpy`` it is ``fn``, and with ``numpy`` it gives
+    the float64 values that ``extent`` takes the exact bounds from. One float64
+    twin stays, in `cosine_restarts`: the schedule places a step in its cycle by
+    a table lookup in int32 and its float dtype (or in closed form when
+    ``cycle_mult`` is traced), while the bounds place every cycle's first and last
+    steps at once, in int64 and float64; the value within a cycle is shared.
     """
 
     #: ``int32 step array -> value``, traced under ``jit``.
