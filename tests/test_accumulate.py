@@ -107,7 +107,7 @@ def test_one_params_sized_buffer_and_dtypes():
     assert isinstance(state, AccumulateState)
     extra = sum(x.nbytes for x in jax.tree.leaves(state)) - inner_bytes
     # every_k_steps is a number: static in the record, not a buffer.
-    assert optaxlr.hyperparams(state)["every_k_steps"] == 4.0 and not jax.tree.leaves(state[1])
+    assert optaxlr.hyperparams(state)["every_k_steps"] == 4.0 and not jax.tree.leaves(state.record)
     scalars = sum(x.nbytes for x in jax.tree.leaves((state.count, state.micro_step)))
     # float32 params: the buffer is their size; bfloat16 ones are summed in float32.
     assert extra - scalars == 64 * 32 * 4 + 16 * 4
