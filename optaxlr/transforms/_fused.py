@@ -19,24 +19,9 @@ from __future__ import annotations
 
 import optax
 
-from optaxlr.transforms._common import (
-    Hyperparam,
-    HyperparamSpec,
-    check_hyperparam,
-    check_params,
-    check_update,
-    init_count,
-    is_static_zero,
-    next_count,
-    scalar_dtype,
-    transformation,
-)
+from optaxlr.transforms._common import Hyperparam, HyperparamSpec, check_hyperparam, is_static_zero
 from optaxlr.transforms._momentum import trace_and_scale
-from optaxlr.transforms._scale import (
-    ScaleByLearningRateState,
-    scale_by_learning_rate,
-    scale_leaves,
-)
+from optaxlr.transforms._scale import rate_transformation, scale_by_learning_rate, scale_leaves
 from optaxlr.transforms._weight_decay import Mask, check_mask, decay_mask, decouple
 
 __all__ = ["scale_and_decouple", "trace_and_scale"]
@@ -53,20 +38,9 @@ def scale_and_decouple(
     check_hyperparam("learning_rate", learning_rate, low=0.0)
     spec = HyperparamSpec(learning_rate=learning_rate, weight_decay=weight_decay)
 
-    def init_fn(params):
-        check_params("scale_by_learning_rate", params)
-        decay_mask(mask, params)  # a mask that doesn't fit fails here
-        return ScaleByLearningRateState(
-            init_count() if spec.scheduled else None, spec.initial_record()
-        )
-
-    def update_fn(updates, state, params=None):
-        check_update(
-            "scale_by_learning_rate", state, ScaleByLearningRateState, updates, params=params
-        )
-        values = spec.values(state.count, scalar_dtype(updates))
+    def apply(updates, values, params):
         lr = values["learning_rate"]
-        updates = decouple(scale_leaves(updates, -lr), params, lr, values["weight_decay"], mask)
-        return updates, ScaleByLearningRateState(next_count(state.count), spec.record(values))
+        return decouple(scale_leaves(updates, -lr), params, lr, values["weight_decay"], mask)
 
-    return transformation(init_fn, update_fn)
+    # A mask that doesn't fit the parameters fails at init.
+    return rate_transformation(spec, apply, lambda params: decay_mask(mask, params))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import optax
@@ -22,7 +23,12 @@ from optaxlr.transforms._common import (
     upcast,
 )
 
-__all__ = ["ScaleByLearningRateState", "scale_by_learning_rate", "scale_leaves"]
+__all__ = [
+    "ScaleByLearningRateState",
+    "rate_transformation",
+    "scale_by_learning_rate",
+    "scale_leaves",
+]
 
 
 class ScaleByLearningRateState(NamedTuple):
@@ -65,10 +71,30 @@ def scale_by_learning_rate(
     """
     check_hyperparam("learning_rate", learning_rate, low=0.0)
     flip_sign = check_bool("flip_sign", flip_sign)
-    spec = HyperparamSpec(learning_rate=learning_rate)
+
+    def apply(updates, values, params):
+        del params
+        lr = values["learning_rate"]
+        return scale_leaves(updates, -lr if flip_sign else lr)
+
+    return rate_transformation(HyperparamSpec(learning_rate=learning_rate), apply)
+
+
+def rate_transformation(
+    spec: HyperparamSpec,
+    apply: Callable[[Any, dict[str, Any], Any], Any],
+    check_init: Callable[[Any], object] = lambda params: None,
+) -> optax.GradientTransformation:
+    """A transformation with state `ScaleByLearningRateState`: ``apply(updates, values, params)``.
+
+    ``values`` are ``spec``'s values for this update (``learning_rate`` and any
+    other the record holds); ``check_init(params)`` runs in ``init``, to refuse
+    what cannot work before the first update.
+    """
 
     def init_fn(params):
         check_params("scale_by_learning_rate", params)
+        check_init(params)
         return ScaleByLearningRateState(
             init_count() if spec.scheduled else None, spec.initial_record()
         )
@@ -78,8 +104,7 @@ def scale_by_learning_rate(
             "scale_by_learning_rate", state, ScaleByLearningRateState, updates, params=params
         )
         values = spec.values(state.count, scalar_dtype(updates))
-        lr = values["learning_rate"]
-        updates = scale_leaves(updates, -lr if flip_sign else lr)
+        updates = apply(updates, values, params)
         return updates, ScaleByLearningRateState(next_count(state.count), spec.record(values))
 
     return transformation(init_fn, update_fn)
