@@ -34,7 +34,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._validation import is_traced
+from optaxlr._paths import key_to_str
+from optaxlr._validation import Interval, is_traced
 
 __all__ = [
     "Hyperparam",
@@ -80,22 +81,58 @@ def value_at(value: Hyperparam, count: jax.Array | None, dtype: Any = None) -> A
 
 
 class RecordLayout:
-    """The static part of a `HyperparamRecord`: its numbers and the order of its names.
+    """The static part of a `HyperparamRecord`: what its values are, and its numbers.
 
     Part of the pytree's structure (its auxiliary data), so a number costs a compiled
     step nothing. Instances are interned (`record_layout`): equal layouts are the same
     object, which keeps the comparison a jitted call makes on every call to an
-    identity check.
+    identity check. A transformation with a schedule has a layout of its own, equal
+    to the interned one (`HyperparamSpec`).
+
+    Attributes:
+      constants: ``((name, value), ...)``, the hyperparameters given as numbers.
+      names: every name, in the order the transformation lists them.
+      arrays: the names of the record's leaves (given as arrays or schedules).
+      observed: the values are observations of the run (a plateau's scale, a
+        monitor's ratios, a count of skipped steps), not hyperparameters given to
+        the transformation: a resumed run carries them from its checkpoint.
+      intervals: ``((name, Interval), ...)``, the values the transformation
+        accepts for each name, which `set_hyperparams` checks.
+      schedules: ``{name: schedule}``, the schedules the values come from (not
+        compared: the same transformation rebuilt with a new schedule object keeps
+        its compiled step); a resumed run reports its schedules' values at the
+        carried step from them (`optaxlr.training.transfer_state`).
     """
 
-    __slots__ = ("_hash", "arrays", "constants", "empty", "names")
+    __slots__ = (
+        "_hash",
+        "_key",
+        "arrays",
+        "constants",
+        "empty",
+        "intervals",
+        "names",
+        "observed",
+        "schedules",
+    )
 
-    def __init__(self, constants: tuple[tuple[str, float], ...], names: tuple[str, ...]):
+    def __init__(
+        self,
+        constants: tuple[tuple[str, float], ...],
+        names: tuple[str, ...],
+        observed: bool = False,
+        intervals: tuple[tuple[str, Interval], ...] = (),
+        schedules: Mapping[str, Callable[[Any], Any]] | None = None,
+    ):
         self.constants = constants
         self.names = names
+        self.observed = observed
+        self.intervals = intervals
+        self.schedules = dict(schedules or {})
         constant_names = {n for n, _ in constants}
         self.arrays = tuple(n for n in names if n not in constant_names)
-        self._hash = hash((constants, names))
+        self._key = (constants, names, observed, intervals)
+        self._hash = hash(self._key)
         self.empty = None if self.arrays else HyperparamRecord({}, self)
 
     def __hash__(self) -> int:
@@ -106,19 +143,27 @@ class RecordLayout:
             return True
         if not isinstance(other, RecordLayout):
             return NotImplemented
-        return (self.constants, self.names) == (other.constants, other.names)
+        return self._key == other._key
 
     def __reduce__(self):
-        return record_layout, (self.constants, self.names)
+        return record_layout, self._key
 
     def __repr__(self) -> str:
-        return f"RecordLayout(constants={self.constants!r}, names={self.names!r})"
+        return (
+            f"RecordLayout(constants={self.constants!r}, names={self.names!r}, "
+            f"observed={self.observed!r})"
+        )
 
 
 @functools.cache
-def record_layout(constants: tuple[tuple[str, float], ...], names: tuple[str, ...]) -> RecordLayout:
-    """The one `RecordLayout` for these numbers and names."""
-    return RecordLayout(constants, names)
+def record_layout(
+    constants: tuple[tuple[str, float], ...],
+    names: tuple[str, ...],
+    observed: bool = False,
+    intervals: tuple[tuple[str, Interval], ...] = (),
+) -> RecordLayout:
+    """The one `RecordLayout` for these numbers, names and intervals (without schedules)."""
+    return RecordLayout(constants, names, observed, intervals)
 
 
 class HyperparamRecord:
@@ -160,7 +205,7 @@ class HyperparamRecord:
         """A record of ``values``: numbers become constants, anything else an array leaf."""
         constants = tuple((k, float(cast(float, v))) for k, v in values.items() if is_constant(v))
         arrays = {k: jnp.asarray(v, float) for k, v in values.items() if not is_constant(v)}
-        return cls(arrays, record_layout(constants, tuple(values)))
+        return cls(arrays, record_layout(constants, tuple(values), observed=True))
 
     def as_dict(self) -> dict[str, Any]:
         """Every value by name; constants as 0-d arrays of the default float dtype."""
@@ -214,13 +259,18 @@ class HyperparamSpec:
       (Array(0.05, dtype=float32), 0.9)
     """
 
-    def __init__(self, **hparams: Hyperparam):
+    def __init__(self, *, intervals: Mapping[str, Interval] | None = None, **hparams: Hyperparam):
         self.hparams = hparams
         self.scheduled = any(callable(v) for v in hparams.values())
         constants = tuple(
             (name, float(cast(float, v))) for name, v in hparams.items() if is_constant(v)
         )
-        self._layout = record_layout(constants, tuple(hparams))
+        bounds = tuple((n, i) for n, i in (intervals or {}).items() if n in hparams)
+        layout = record_layout(constants, tuple(hparams), intervals=bounds)
+        if self.scheduled:
+            schedules = {name: v for name, v in hparams.items() if callable(v)}
+            layout = RecordLayout(constants, tuple(hparams), False, bounds, schedules)
+        self._layout = layout
 
     def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
         """Every hyperparameter's value for the update at ``count`` (see `value_at`)."""
@@ -259,15 +309,9 @@ def _is_wrapper_tail(keys: tuple[Any, ...]) -> bool:
 
 def _label(key: Any) -> tuple[str, bool] | None:
     """(text, is a dict label) for a key of the path to a state; None for field names."""
-    if isinstance(key, jax.tree_util.DictKey):
-        return str(key.key), True
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return str(key.idx), False
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return str(key.key), False
     if isinstance(key, jax.tree_util.GetAttrKey):
         return None
-    return str(key), False
+    return key_to_str(key), isinstance(key, jax.tree_util.DictKey)
 
 
 Entry = tuple[tuple[Any, ...], str, Any, bool]  # (state path, name, value, injected)

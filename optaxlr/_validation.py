@@ -36,7 +36,7 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +47,7 @@ __all__ = [
     "INT32_MAX",
     "FLOAT32_MAX",
     "BoundedSchedule",
+    "Interval",
     "is_traced",
     "concrete_float",
     "default_float_dtype",
@@ -63,6 +64,19 @@ __all__ = [
 INT32_MIN = int(np.iinfo(np.int32).min)
 INT32_MAX = int(np.iinfo(np.int32).max)
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class Interval(NamedTuple):
+    """The real numbers an argument accepts: between ``low`` and ``high`` (None: unbounded)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def check(self, name: str, value: Any, *, allow_callable: bool = False) -> Any:
+        """`check_number` of ``value`` against this interval; returns it."""
+        return check_number(name, value, allow_callable=allow_callable, **self._asdict())
 
 
 class BoundedSchedule:

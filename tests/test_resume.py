@@ -90,10 +90,18 @@ def test_transfer_state_in_memory_into_inject_hyperparams():
         optaxlr.adam(SCHED_A), _params(), optaxlr.adam(SCHED_A).init(_params()), K
     )
     injected = optax.inject_hyperparams(optaxlr.adam)(learning_rate=2e-3)
-    # Different layouts (the inject wrapper): nothing carries by path, but the step does.
-    state = training.transfer_state(saved, injected.init(params))
+    # The wrapper moves every moment to another path: carrying nothing would lose them.
+    with pytest.raises(ValueError, match=r"'inner_state/.*mu/w'.* nothing saved.*'0/mu/w'"):
+        training.transfer_state(saved, injected.init(params))
+    # Asked for explicitly: the step carries, the moments start afresh.
+    state = training.transfer_state(saved, injected.init(params), strict=False)
     assert int(state.count) == K
     assert float(state.hyperparams["learning_rate"]) == np.float32(2e-3)  # the new value
+    for ours, fresh in zip(
+        jax.tree.leaves(state.inner_state), jax.tree.leaves(injected.init(params).inner_state)
+    ):
+        expected = K if jnp.issubdtype(fresh.dtype, jnp.integer) else fresh  # counts, moments
+        np.testing.assert_array_equal(ours, expected)
 
 
 def test_a_carried_leaf_of_another_shape_is_named():

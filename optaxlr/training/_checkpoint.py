@@ -6,11 +6,16 @@ import os
 import pathlib
 from typing import Any
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
+from optaxlr._hyperparams import HyperparamRecord, value_at
 from optaxlr._paths import path_to_str
+from optaxlr.transforms._common import scalar_dtype
 
 __all__ = ["restore", "resume", "save", "transfer_state"]
 
@@ -59,7 +64,8 @@ def save(
 
 
 def _leaves_by_path(tree: Any) -> dict[str, Any]:
-    return {path_to_str(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    # Full paths, a Flax Variable's ``value`` included: orbax stores it as a key.
+    return {_text(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 def _read(directory: str | os.PathLike, target: Any = None) -> Any:
@@ -153,94 +159,224 @@ def restore(directory: str | os.PathLike, params: Any, opt_state: Any) -> tuple[
     return restored["params"], restored["opt_state"]
 
 
-def _key_name(key: Any) -> str:
-    """A path key as text: a field name, a dict key or an index."""
-    return str(getattr(key, "name", getattr(key, "key", getattr(key, "idx", ""))))
+# --- what each leaf of a state is, decided by the state's types --------------------
+
+# The optimizer states are the NamedTuples that optax and optaxlr declare; inside them
+# a ``count`` field is a step count, a `HyperparamRecord` holds hyperparameter values,
+# and the ``hyperparams`` of ``optax.inject_hyperparams`` are its inputs. Every other
+# leaf (the parameter-shaped buffers, whatever the parameters are called, and the
+# counters of the update rules) is the run's data.
+_STATE_PACKAGES = ("optax", "optaxlr")
+_INJECT_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
+_INJECTED_FIELDS = ("hyperparams", "hyperparams_states")
+
+COUNT, RECORD, INJECTED, DATA = "count", "record", "injected", "data"
 
 
-def _is_count(path: tuple[Any, ...]) -> bool:
-    return bool(path) and _key_name(path[-1]) == "count"
+def _is_state(node: Any) -> bool:
+    cls = type(node)
+    return (
+        isinstance(node, tuple)
+        and hasattr(cls, "_fields")
+        and cls.__module__.partition(".")[0] in _STATE_PACKAGES
+    )
 
 
-def _saved_step(state: Any) -> int | None:
-    counts = [
-        int(np.max(np.asarray(x)))
-        for p, x in jax.tree_util.tree_flatten_with_path(state)[0]
-        if _is_count(p)
-    ]
-    return max(counts) if counts else None
+class _Roles(NamedTuple):
+    leaves: dict[str, tuple[Any, str]]  # path text -> (leaf, role)
+    fields: dict[str, str]  # path text of a count, record or injected field -> role
+    records: list[tuple[tuple[Any, ...], HyperparamRecord, tuple[Any, ...]]]  # path, owner
 
 
-def _is_carried(path: tuple[Any, ...]) -> bool:
-    # Hyperparameter values belong to the new optimizer: its record, and the
-    # inputs of optax.inject_hyperparams.
-    names = {_key_name(k) for k in path}
-    return "record" not in names and "hyperparams" not in names
+def _roles(tree: Any) -> _Roles:
+    roles = _Roles({}, {}, [])
+
+    def walk(node: Any, path: tuple[Any, ...], role: str, owner: tuple[Any, ...]) -> None:
+        if isinstance(node, HyperparamRecord):
+            roles.fields[_text(path)] = RECORD
+            roles.records.append((path, node, owner))
+            role = RECORD
+        elif _is_state(node):
+            for field, child in zip(node._fields, node, strict=True):
+                sub = role
+                if field == "count":
+                    sub = COUNT
+                elif isinstance(node, _INJECT_STATES) and field in _INJECTED_FIELDS:
+                    sub = INJECTED
+                key = (jax.tree_util.GetAttrKey(field),)
+                if sub != role:
+                    roles.fields[_text(path + key)] = sub
+                walk(child, path + key, sub, path)
+            return
+        children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
+        if len(children) == 1 and children[0][0] == () and children[0][1] is node:
+            roles.leaves[_text(path)] = (node, role)
+            return
+        for key, child in children:
+            walk(child, path + key, role, owner)
+
+    walk(tree, (), DATA, ())
+    return roles
 
 
-def transfer_state(saved: Any, new_state: Any, *, step: int | None = None) -> Any:
-    """``new_state`` with the moments and the step count of ``saved``.
+def _text(path: tuple[Any, ...]) -> str:
+    return path_to_str(path, keep_value=True)
+
+
+def _role_of_saved(name: str, role: str, new_fields: dict[str, str]) -> str:
+    """A saved leaf's role: its own, or, in an untyped tree (as orbax restores it
+    without a template), that of the field of the new state it lies under."""
+    if role != DATA:
+        return role
+    parts = name.split("/")
+    for i in range(len(parts), 0, -1):
+        found = new_fields.get("/".join(parts[:i]))
+        if found is not None:
+            return found
+    return DATA
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def transfer_state(
+    saved: Any,
+    new_state: Any,
+    *,
+    step: int | None = None,
+    strict: bool = True,
+    dtype: Any = None,
+) -> Any:
+    """``new_state`` with the step, the buffers and the observations of ``saved``.
 
     For continuing a run with a changed optimizer: another learning rate or
-    schedule, a number turned into a schedule or back, an optimizer wrapped
-    in ``optax.inject_hyperparams``. ``saved`` is the old optimizer's state (or
-    the tree orbax restores without a template); ``new_state`` is
-    ``new_optimizer.init(params)``. Leaves are matched by path
-    (``"0/mu/w"``):
+    schedule, a number turned into a schedule or back, another weight decay.
+    ``saved`` is the old optimizer's state (or the tree orbax restores without
+    a template); ``new_state`` is ``new_optimizer.init(params)``. What each leaf
+    is comes from the state's declared types, never from a name, so parameters
+    may be called anything (``count``, ``mu``, ``record``...). Leaves are
+    matched by path (``"0/mu/w"``):
 
-    * every ``count`` of the new state is set to the saved step (the largest
-      saved ``count``, or ``step``), so schedules continue from it;
-    * every other leaf found in ``saved`` at the same path is carried over
-      (moments, EMA, accumulation buffers), except hyperparameter values (the
-      ``record`` of each transformation and optax's injected ``hyperparams``),
-      which are the new optimizer's;
-    * leaves of the new state with no counterpart keep their initial value
-      (a transformation that was not in the old optimizer starts afresh).
+    * the run's data (moments, traces, accumulation buffers, EMA, the counters
+      of the update rules) is carried from ``saved``;
+    * each step count (the ``count`` field of a state) is carried; a count the
+      old state didn't keep (a number turned into a schedule) starts at the
+      saved step, the largest saved count, or ``step``;
+    * the hyperparameter values are the new optimizer's, and its record
+      (`optaxlr.hyperparams`) reports them as the update that brought the
+      count to the carried step used them: a schedule's value at ``step - 1``
+      (at 0 before any update), as a state never saved reports it. Observed
+      values (a plateau's scale, a monitor's ratios) are carried.
+
+    A buffer that doesn't carry would be lost data: the new state having one
+    with nothing saved (from SGD to AdamW: ``mu`` and ``nu``), or the saved state
+    one with no place in the new (the other way). That is refused, naming them,
+    unless ``strict=False``, which starts the new buffers at their initial values
+    and drops the others.
 
     Args:
       saved: the state to continue from.
       new_state: the new optimizer's freshly initialized state.
       step: the number of updates done, for a saved state without a count
         (an optimizer with constant hyperparameters and no step-dependent
-        rule keeps none); overrides the saved count if given.
+        rule keeps none); if given, every count is set to it.
+      strict: refuse a transfer that loses or leaves out buffers (see above).
+      dtype: the float dtype the schedules' values are computed in
+        (`optaxlr.transforms.scalar_dtype` of the parameters); None: that of
+        the state's buffers.
 
     Returns:
       A state with ``new_state``'s structure.
 
     Raises:
-      ValueError: if a carried leaf's shape or dtype differs (naming it), or if
-        the new state counts steps and the saved one doesn't, without ``step``.
+      ValueError: if a carried leaf's shape or dtype differs (naming it), if
+        buffers don't carry and ``strict``, or if the new state counts steps
+        and the saved one doesn't, without ``step``.
     """
-    saved_leaves = _leaves_by_path(saved)
-    if step is None:
-        step = _saved_step(saved)
-    elif isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0:
+    if step is not None and (
+        isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0
+    ):
         raise ValueError(f"step must be a non-negative integer, got {step!r}")
+    new = _roles(new_state)
+    old = _roles(saved)
+    saved_roles = {
+        name: (leaf, _role_of_saved(name, role, new.fields))
+        for name, (leaf, role) in old.leaves.items()
+    }
+    if step is None:
+        counts = [int(np.max(np.asarray(x))) for x, r in saved_roles.values() if r == COUNT]
+        saved_step = max(counts) if counts else None
+    else:
+        saved_step = int(step)
 
-    def carry(path: tuple[Any, ...], leaf: Any) -> Any:
-        name = path_to_str(path)
-        if _is_count(path):
-            if step is None:
+    out: dict[str, Any] = {}
+    missing = []
+    for name, (leaf, role) in new.leaves.items():
+        if role == COUNT:
+            if step is None and name in saved_roles:
+                out[name] = _carried(name, saved_roles[name][0], leaf)
+            elif saved_step is None:
                 raise ValueError(
                     f"transfer_state: the new state counts steps ({name!r}) but the saved one "
                     "holds no count; pass step= (the number of updates done)"
                 )
-            return jnp.asarray(min(int(step), _INT32_MAX), leaf.dtype)
-        if not _is_carried(path) or name not in saved_leaves:
-            return leaf
-        old = jnp.asarray(saved_leaves[name])
-        if old.shape != leaf.shape or old.dtype != leaf.dtype:
-            raise ValueError(
-                f"transfer_state: {name!r} is {old.dtype.name}{list(old.shape)} in the saved "
-                f"state and {leaf.dtype.name}{list(leaf.shape)} in the new one"
-            )
-        return old
+            else:
+                out[name] = jnp.asarray(min(saved_step, _INT32_MAX), leaf.dtype)
+        elif role == DATA and name in saved_roles:
+            out[name] = _carried(name, saved_roles[name][0], leaf)
+        else:
+            out[name] = leaf
+            if role == DATA:
+                missing.append(name)
+    dropped = [n for n, (_, r) in saved_roles.items() if r == DATA and n not in new.leaves]
+    if strict and (missing or dropped):
+        parts = []
+        if missing:
+            parts.append(f"the new state has {_listed(missing)} with nothing saved")
+        if dropped:
+            parts.append(f"the saved state has {_listed(dropped)} with no place in the new one")
+        raise ValueError(
+            f"transfer_state: these buffers don't carry: {'; '.join(parts)}. Continue with "
+            "the optimizer that wrote the state, or pass strict=False to start the new "
+            "buffers afresh and drop the others"
+        )
 
-    return jax.tree_util.tree_map_with_path(carry, new_state)
+    if dtype is None:
+        dtype = scalar_dtype([leaf for leaf, role in new.leaves.values() if role == DATA])
+    for path, record, owner in new.records:
+        count = out.get(_text(owner + (jax.tree_util.GetAttrKey("count"),)))
+        for name in record.layout.arrays:
+            key = _text(path + (jax.tree_util.DictKey(name),))
+            if record.layout.observed and key in saved_roles:
+                out[key] = _carried(key, saved_roles[key][0], out[key], loose=True)
+            elif name in record.layout.schedules and count is not None:
+                last = jnp.maximum(jnp.asarray(count) - 1, 0)
+                value = value_at(record.layout.schedules[name], last, dtype)
+                out[key] = jnp.asarray(value, out[key].dtype)
+    return jax.tree_util.tree_map_with_path(lambda p, _: out[_text(p)], new_state)
+
+
+def _carried(name: str, old: Any, leaf: Any, *, loose: bool = False) -> Any:
+    old = jnp.asarray(old)
+    if old.shape != leaf.shape or old.dtype != leaf.dtype:
+        if loose:  # an observation of another shape belongs to another monitor
+            return leaf
+        raise ValueError(
+            f"transfer_state: {name!r} is {old.dtype.name}{list(old.shape)} in the saved "
+            f"state and {leaf.dtype.name}{list(leaf.shape)} in the new one"
+        )
+    return old
 
 
 def resume(
-    directory: str | os.PathLike, params: Any, optimizer: Any, *, step: int | None = None
+    directory: str | os.PathLike,
+    params: Any,
+    optimizer: Any,
+    *,
+    step: int | None = None,
+    strict: bool = True,
 ) -> tuple[Any, Any]:
     """Restores a checkpoint written by `save` and continues it with ``optimizer``.
 
@@ -260,6 +396,7 @@ def resume(
       params: a template of the parameters (e.g. the freshly initialized ones).
       optimizer: the optimizer to continue with.
       step: see `transfer_state`.
+      strict: see `transfer_state`: refuse to start buffers afresh or drop saved ones.
 
     Returns:
       ``(params, opt_state)`` for ``optimizer``.
@@ -272,7 +409,13 @@ def resume(
     _check_against(raw["params"], jax.tree.map(_orbax().utils.to_shape_dtype_struct, params))
     saved = _leaves_by_path(raw["params"])
     restored = jax.tree_util.tree_map_with_path(
-        lambda p, x: jnp.asarray(saved[path_to_str(p)], x.dtype), params
+        lambda p, x: jnp.asarray(saved[_text(p)], x.dtype), params
     )
-    state = transfer_state(raw["opt_state"], optimizer.init(restored), step=step)
+    state = transfer_state(
+        raw["opt_state"],
+        optimizer.init(restored),
+        step=step,
+        strict=strict,
+        dtype=scalar_dtype(restored),
+    )
     return restored, state
