@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Any
-
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -346,9 +344,9 @@ def transfer_state(
     if dtype is None:
         dtype = scalar_dtype([leaf for leaf, role in new.leaves.values() if role == DATA])
     for path, record, owner in new.records:
-        count = out.get(_text(owner + (jax.tree_util.GetAttrKey("count"),)))
+        count = out.get(_text((*owner, jax.tree_util.GetAttrKey("count"))))
         for name in record.layout.arrays:
-            key = _text(path + (jax.tree_util.DictKey(name),))
+            key = _text((*path, jax.tree_util.DictKey(name)))
             if record.layout.observed and key in saved_roles:
                 out[key] = _carried(key, saved_roles[key][0], out[key], loose=True)
             elif name in record.layout.schedules and count is not None:
