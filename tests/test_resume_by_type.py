@@ -40,7 +40,7 @@ def _params() -> dict:
 
 def _run(opt, params, state, start, stop):
     for i in range(start, stop):
-        grads = jax.tree.map(lambda p: jnp.sin(p * (i + 1)) + 0.01 * i, params)
+        grads = jax.tree.map(lambda p, i=i: jnp.sin(p * (i + 1)) + 0.01 * i, params)
         # A loss that stops improving, so the plateau scale changes before the save.
         updates, state = opt.update(grads, state, params, value=jnp.float32(1.0 + (i < 2)))
         params = optax.apply_updates(params, updates)
