@@ -27,7 +27,7 @@ import functools
 import numbers
 import operator
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -38,10 +38,12 @@ from optaxlr._paths import key_to_str
 from optaxlr._validation import Interval, is_traced
 
 __all__ = [
+    "Bounded",
     "Hyperparam",
     "HyperparamRecord",
     "HyperparamSpec",
     "RecordLayout",
+    "bounded",
     "hyperparams",
     "is_constant",
     "set_hyperparams",
@@ -246,6 +248,23 @@ jax.tree_util.register_pytree_with_keys(
 )
 
 
+class Bounded(NamedTuple):
+    """A hyperparameter checked against the interval it accepts (see `bounded`)."""
+
+    value: Hyperparam
+    interval: Interval
+
+
+def bounded(argument: str, value: Hyperparam, interval: Interval) -> Bounded:
+    """``value`` checked against ``interval`` (the error names ``argument``), for a spec.
+
+    A `HyperparamSpec` keeps the interval in its record's layout, so that
+    `set_hyperparams` checks a new value as the constructor checked the first.
+    A schedule is checked over all its steps where its bounds are known.
+    """
+    return Bounded(interval.check(argument, value, allow_callable=True), interval)
+
+
 class HyperparamSpec:
     """The hyperparameters a transformation was built with (not part of any state).
 
@@ -259,17 +278,18 @@ class HyperparamSpec:
       (Array(0.05, dtype=float32), 0.9)
     """
 
-    def __init__(self, *, intervals: Mapping[str, Interval] | None = None, **hparams: Hyperparam):
-        self.hparams = hparams
-        self.scheduled = any(callable(v) for v in hparams.values())
+    def __init__(self, **hparams: Hyperparam | Bounded):
+        self.hparams = {n: v.value if isinstance(v, Bounded) else v for n, v in hparams.items()}
+        self.scheduled = any(callable(v) for v in self.hparams.values())
         constants = tuple(
-            (name, float(cast(float, v))) for name, v in hparams.items() if is_constant(v)
+            (name, float(cast(float, v))) for name, v in self.hparams.items() if is_constant(v)
         )
-        bounds = tuple((n, i) for n, i in (intervals or {}).items() if n in hparams)
-        layout = record_layout(constants, tuple(hparams), intervals=bounds)
+        names = tuple(self.hparams)
+        intervals = tuple((n, v.interval) for n, v in hparams.items() if isinstance(v, Bounded))
+        layout = record_layout(constants, names, intervals=intervals)
         if self.scheduled:
-            schedules = {name: v for name, v in hparams.items() if callable(v)}
-            layout = RecordLayout(constants, tuple(hparams), False, bounds, schedules)
+            schedules = {name: v for name, v in self.hparams.items() if callable(v)}
+            layout = RecordLayout(constants, names, False, intervals, schedules)
         self._layout = layout
 
     def values(self, count: jax.Array | None, dtype: Any = None) -> dict[str, Any]:
@@ -314,7 +334,8 @@ def _label(key: Any) -> tuple[str, bool] | None:
     return key_to_str(key), isinstance(key, jax.tree_util.DictKey)
 
 
-Entry = tuple[tuple[Any, ...], str, Any, bool]  # (state path, name, value, injected)
+# (state path, name, value, injected, the interval the transformation accepts or None)
+Entry = tuple[tuple[Any, ...], str, Any, bool, Interval | None]
 
 
 def _collect(state: Any) -> tuple[list[Entry], dict]:
@@ -329,8 +350,11 @@ def _collect(state: Any) -> tuple[list[Entry], dict]:
     for path, leaf in flat:
         if _is_record(leaf):
             prefix = path[:-1]  # the state holding the record
+            intervals = dict(leaf.layout.intervals)
             for name, value in leaf.as_dict().items():
-                entries.append((prefix, name, jax.tree.leaves(value)[0], False))
+                entries.append(
+                    (prefix, name, jax.tree.leaves(value)[0], False, intervals.get(name))
+                )
             continue
         for i, key in enumerate(path):
             name = _attr(key)
@@ -343,7 +367,7 @@ def _collect(state: Any) -> tuple[list[Entry], dict]:
                 and isinstance(path[i + 1], jax.tree_util.DictKey)
                 and _is_wrapper_tail(path[i + 2 :])
             ):
-                entries.append((path[:i], str(path[i + 1].key), leaf, True))
+                entries.append((path[:i], str(path[i + 1].key), leaf, True, None))
                 break
     return entries, counts
 
@@ -357,7 +381,7 @@ def _shadowed(entry: Entry, entries: list[Entry]) -> bool:
 def _keys(kept: list[Entry]) -> list[str]:
     """One key per entry: the name, prefixed by the path where names clash."""
     by_name: dict[str, list[tuple[Any, ...]]] = {}
-    for prefix, name, _, _ in kept:
+    for prefix, name, *_ in kept:
         by_name.setdefault(name, []).append(prefix)
 
     def prefix_text(prefix: tuple[Any, ...], labels_only: bool) -> str:
@@ -374,7 +398,7 @@ def _keys(kept: list[Entry]) -> list[str]:
             labels = [prefix_text(p, labels_only=False) for p in prefixes]
         for p, t in zip(prefixes, labels, strict=True):
             keys[(p, name)] = f"{t}/{name}" if t else name
-    return [keys[(p, n)] for p, n, _, _ in kept]
+    return [keys[(p, n)] for p, n, *_ in kept]
 
 
 def hyperparams(state: Any) -> dict[str, jax.Array]:
@@ -440,12 +464,20 @@ def hyperparams(state: Any) -> dict[str, jax.Array]:
 
 def _injected_target(entry: Entry, entries: list[Entry]) -> tuple[Any, ...] | None:
     """The path of the ``optax.inject_hyperparams`` state that feeds ``entry``, if any."""
-    prefix, name, _, injected = entry
+    prefix, name, _, injected, _ = entry
     if injected:
         return prefix
     # Innermost wrapper above the record with the same name.
     above = [e[0] for e in entries if e[3] and e[1] == name and prefix[: len(e[0])] == e[0]]
     return max(above, key=len) if above else None
+
+
+def _interval_below(target: tuple[Any, ...], name: str, entries: list[Entry]) -> Interval | None:
+    """The interval that the transformation fed by ``target`` accepts for ``name``."""
+    for prefix, other, _, injected, interval in entries:
+        if not injected and other == name and prefix[: len(target)] == target and interval:
+            return interval
+    return None
 
 
 def set_hyperparams(state: Any, **values: Any) -> Any:
@@ -468,10 +500,19 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
     of the compiled step: to change those, build a new optimizer and carry the
     state over with `optaxlr.training.transfer_state`.
 
+    A concrete value is checked as the transformation's constructor checks
+    its argument (``learning_rate=-1e-2`` and ``b2=1.0`` are refused as
+    ``adamw(-1e-2)`` and ``adamw(b2=1.0)`` are); a value of another shape is
+    refused, traced or not. Only a traced value (one computed inside ``jit``)
+    escapes the range check, since its number is not known until the step
+    runs.
+
     Raises:
       ValueError: for a name the state doesn't report, or one that is a
-        number or a schedule (saying how to make it settable), or a value that
-        is not a finite real scalar.
+        number or a schedule (saying how to make it settable), or a value
+        outside the range the transformation accepts (naming the range), or
+        of another shape.
+      TypeError: for a value that is not a real number.
     """
     entries, _ = _collect(state)
     kept = [e for e in entries if not _shadowed(e, entries)]
@@ -492,7 +533,19 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
                 "updates, build the optimizer with optax.inject_hyperparams, e.g. "
                 f"optax.inject_hyperparams(optaxlr.adamw)({entry[1]}=...)."
             )
-        if not is_traced(value):
+        interval = _interval_below(target, entry[1], entries)
+        if is_traced(value):
+            if not (
+                jnp.issubdtype(value.dtype, jnp.integer)
+                or jnp.issubdtype(value.dtype, jnp.floating)
+            ):
+                raise TypeError(
+                    f"set_hyperparams: {key} must be a real number, got a traced "
+                    f"{value.dtype} value"
+                )
+        elif interval is not None:
+            interval.check(f"set_hyperparams: {key}", value)
+        else:
             array = np.asarray(value)
             if (
                 array.shape != ()
@@ -502,7 +555,7 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
                 raise ValueError(
                     f"set_hyperparams: {key} must be a finite real number, got {value!r}"
                 )
-        changes[(target, entry[1])] = value
+        changes[(target, entry[1])] = (key, value)
 
     def is_inject(x: Any) -> bool:
         return isinstance(x, optax.InjectStatefulHyperparamsState | optax.InjectHyperparamsState)
@@ -511,7 +564,7 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
         if not is_inject(node):
             return node
         new = dict(node.hyperparams)
-        for (target, name), value in changes.items():
+        for (target, name), (key, value) in changes.items():
             if target != path:
                 continue
             if name in getattr(node, "hyperparams_states", {}):
@@ -520,6 +573,12 @@ def set_hyperparams(state: Any, **values: Any) -> Any:
                     "a value set here would be overwritten by the next update."
                 )
             old = new[name]
+            shape = np.shape(value)
+            if np.broadcast_shapes(shape, old.shape) != old.shape:  # known while tracing
+                raise ValueError(
+                    f"set_hyperparams: {key} must have the shape {old.shape} of the value it "
+                    f"replaces, got a value of shape {shape}"
+                )
             new[name] = jnp.broadcast_to(jnp.asarray(value, old.dtype), old.shape)
         return node._replace(hyperparams=new)
 

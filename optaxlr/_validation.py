@@ -48,6 +48,10 @@ __all__ = [
     "FLOAT32_MAX",
     "BoundedSchedule",
     "Interval",
+    "NONNEGATIVE",
+    "POSITIVE",
+    "UNIT",
+    "BETA",
     "is_traced",
     "concrete_float",
     "default_float_dtype",
@@ -77,6 +81,13 @@ class Interval(NamedTuple):
     def check(self, name: str, value: Any, *, allow_callable: bool = False) -> Any:
         """`check_number` of ``value`` against this interval; returns it."""
         return check_number(name, value, allow_callable=allow_callable, **self._asdict())
+
+
+#: The intervals most hyperparameters accept.
+NONNEGATIVE = Interval(low=0.0)
+POSITIVE = Interval(low=0.0, low_open=True)
+UNIT = Interval(low=0.0, high=1.0)
+BETA = Interval(low=0.0, high=1.0, high_open=True)
 
 
 class BoundedSchedule:

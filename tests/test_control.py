@@ -112,8 +112,62 @@ def test_what_cannot_change_says_why(opt, key, fragment):
         optaxlr.set_hyperparams(opt.init(_params()), **{key: 0.1})
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), "0.1", [0.1, 0.2], 1j])
-def test_bad_values_are_refused(value):
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("0.1", TypeError),
+        ([0.1, 0.2], TypeError),
+        (1j, TypeError),
+    ],
+)
+def test_bad_values_are_refused(value, error):
     state = optax.inject_hyperparams(optaxlr.sgd)(learning_rate=0.1).init(_params())
-    with pytest.raises(ValueError, match="learning_rate must be a finite real number"):
+    with pytest.raises(error, match="set_hyperparams: learning_rate must be a"):
         optaxlr.set_hyperparams(state, learning_rate=value)
+
+
+@pytest.mark.parametrize(
+    "factory, key, value, accepted",
+    [
+        (optaxlr.adamw, "learning_rate", -1e-2, r"\[0, inf\)"),
+        (optaxlr.adamw, "b2", 1.0, r"\[0, 1\)"),
+        (optaxlr.adamw, "b1", -0.1, r"\[0, 1\)"),
+        (optaxlr.adamw, "weight_decay", -1.0, r"\[0, inf\)"),
+        (optaxlr.sgd, "momentum", 1.5, r"\[0, 1\]"),
+        (optaxlr.nadam, "momentum_decay", -1.0, r"\[0, inf\)"),
+        (optaxlr.adagrad, "eps", -1.0, r"\[0, inf\)"),
+    ],
+)
+def test_values_the_constructor_refuses_are_refused(factory, key, value, accepted):
+    # The reference: the constructor's own refusal of the same value.
+    with pytest.raises(ValueError, match=accepted):
+        factory(**{"learning_rate": 0.1, key: value})
+    opt = optax.inject_hyperparams(factory)(
+        learning_rate=0.1, **({key: 0.5} if key != "learning_rate" else {})
+    )
+    state = opt.init(_params())
+    with pytest.raises(ValueError, match=rf"set_hyperparams: {key} must be .*{accepted}"):
+        optaxlr.set_hyperparams(state, **{key: value})
+    # A value in range is taken, and the next update uses it.
+    optaxlr.set_hyperparams(state, **{key: 0.25})
+
+
+def test_a_traced_value_of_another_shape_is_refused_naming_it():
+    opt = optax.inject_hyperparams(optaxlr.adamw)(learning_rate=0.1)
+    state = opt.init(_params())
+
+    @jax.jit
+    def set_rate(state, lr):
+        return optaxlr.set_hyperparams(state, learning_rate=lr)
+
+    with pytest.raises(ValueError, match=r"learning_rate must have the shape \(\) .* shape \(3,\)"):
+        set_rate(state, jnp.ones(3))
+    with pytest.raises(
+        TypeError, match="learning_rate must be a real number, got a traced complex64"
+    ):
+        set_rate(state, jnp.complex64(1.0))
+    # Traced values are not range-checked: their numbers are not known while tracing.
+    state = set_rate(state, jnp.float32(-1.0))
+    assert float(state.hyperparams["learning_rate"]) == -1.0

@@ -10,8 +10,9 @@ import optax
 
 from optaxlr._hyperparams import Hyperparam, HyperparamRecord, HyperparamSpec
 from optaxlr.transforms._common import (
+    UNIT,
+    bounded,
     check_bool,
-    check_hyperparam,
     check_params,
     compute_dtype,
     init_count,
@@ -86,9 +87,8 @@ def param_ema(decay: Hyperparam = 0.999, debias: bool = True) -> optax.GradientT
       >>> optaxlr.training.ema_params(state)["w"]
       Array([0.9, 0.9], dtype=float32)
     """
-    check_hyperparam("decay", decay, low=0.0, high=1.0)
+    spec = HyperparamSpec(ema_decay=bounded("decay", decay, UNIT))
     debias = check_bool("debias", debias)
-    spec = HyperparamSpec(ema_decay=decay)
 
     def init_fn(params):
         check_params("param_ema", params)

@@ -10,10 +10,12 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
+    UNIT,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_dtype,
-    check_hyperparam,
     check_params,
     check_update,
     init_count,
@@ -64,10 +66,8 @@ def scale_by_adadelta(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.scale_by_adadelta(), optaxlr.scale_by_learning_rate(1.0))
     """
-    check_hyperparam("rho", rho, low=0.0, high=1.0)
-    check_hyperparam("eps", eps, low=0.0)
+    spec = HyperparamSpec(rho=bounded("rho", rho, UNIT), eps=bounded("eps", eps, NONNEGATIVE))
     accumulator_dtype = check_dtype("accumulator_dtype", accumulator_dtype)
-    spec = HyperparamSpec(rho=rho, eps=eps)
 
     def init_fn(params):
         check_params("scale_by_adadelta", params)

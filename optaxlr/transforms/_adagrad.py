@@ -11,10 +11,11 @@ import optax
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_number
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_dtype,
-    check_hyperparam,
     check_params,
     check_update,
     init_count,
@@ -67,9 +68,8 @@ def scale_by_adagrad(
       >>> tx = optax.chain(optaxlr.scale_by_adagrad(), optaxlr.scale_by_learning_rate(0.01))
     """
     check_number("initial_accumulator_value", initial_accumulator_value, low=0.0)
-    check_hyperparam("eps", eps, low=0.0)
+    spec = HyperparamSpec(eps=bounded("eps", eps, NONNEGATIVE))
     accumulator_dtype = check_dtype("accumulator_dtype", accumulator_dtype)
-    spec = HyperparamSpec(eps=eps)
 
     def init_fn(params):
         check_params("scale_by_adagrad", params)

@@ -10,12 +10,12 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_bool,
     check_dtype,
-    check_hyperparam,
-    check_moments,
     check_params,
     check_update,
     increment,
@@ -23,6 +23,7 @@ from optaxlr.transforms._common import (
     is_static_zero,
     lerp,
     moment_dtype,
+    moments,
     next_count,
     one_minus_pow,
     real_view,
@@ -96,15 +97,15 @@ def scale_by_adam(
       >>> import optax, optaxlr
       >>> adam = optax.chain(optaxlr.scale_by_adam(), optaxlr.scale_by_learning_rate(1e-3))
     """
-    check_moments(b1, b2, eps)
-    check_hyperparam("eps_root", eps_root, low=0.0)
+    hparams = moments(b1, b2, eps)
+    eps_root_checked = bounded("eps_root", eps_root, NONNEGATIVE)
     bias_correction = check_bool("bias_correction", bias_correction)
     amsgrad = check_bool("amsgrad", amsgrad)
     nesterov = check_bool("nesterov", nesterov)
     mu_dtype = check_dtype("mu_dtype", mu_dtype)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
     use_eps_root = not is_static_zero(eps_root)
-    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps, **({"eps_root": eps_root} if use_eps_root else {}))
+    spec = HyperparamSpec(**hparams, **({"eps_root": eps_root_checked} if use_eps_root else {}))
     counts = bias_correction or spec.scheduled
 
     def init_fn(params):

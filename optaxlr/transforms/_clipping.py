@@ -13,9 +13,12 @@ import optax
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_number
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
+    POSITIVE,
+    Bounded,
     Hyperparam,
     HyperparamSpec,
-    check_hyperparam,
+    bounded,
     check_update,
     init_count,
     next_count,
@@ -41,9 +44,7 @@ class ClipState(NamedTuple):
     record: HyperparamRecord  # max_delta or max_norm
 
 
-def _clipping(
-    who: str, name: str, value: Hyperparam, apply: Callable
-) -> optax.GradientTransformation:
+def _clipping(who: str, name: str, value: Bounded, apply: Callable) -> optax.GradientTransformation:
     """The transformation ``who`` that clips by ``apply(updates, value)``, ``value`` recorded."""
     spec = HyperparamSpec(**{name: value})
 
@@ -77,13 +78,14 @@ def clip_by_value(max_delta: Hyperparam) -> optax.GradientTransformation:
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.clip_by_value(1.0), optaxlr.sgd(0.1))
     """
-    check_hyperparam("max_delta", max_delta, low=0.0)
 
     def apply(updates, c):
         leaf = real_view(lambda g: (jnp.clip(upcast(g), -c, c).astype(g.dtype),))
         return jax.tree.map(lambda g: leaf(g)[0], updates)
 
-    return _clipping("clip_by_value", "max_delta", max_delta, apply)
+    return _clipping(
+        "clip_by_value", "max_delta", bounded("max_delta", max_delta, NONNEGATIVE), apply
+    )
 
 
 def _squared_norm(g: jax.Array) -> jax.Array:
@@ -113,7 +115,7 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.clip_by_norm(1.0), optaxlr.adam(1e-3))
     """
-    check_hyperparam("max_norm", max_norm, low=0.0, low_open=True)
+    bound = bounded("max_norm", max_norm, POSITIVE)
 
     def one_array_per_leaf(tree):
         # Every parameter array its own id: a container mixing arrays in a leaf refuses.
@@ -136,7 +138,7 @@ def clip_by_norm(max_norm: Hyperparam) -> optax.GradientTransformation:
 
         return jax.tree.map(leaf, updates)
 
-    tx = _clipping("clip_by_norm", "max_norm", max_norm, apply)
+    tx = _clipping("clip_by_norm", "max_norm", bound, apply)
 
     def init_fn(params):
         one_array_per_leaf(params)
@@ -167,7 +169,7 @@ def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.Gradie
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.clip_by_global_norm(1.0), optaxlr.adamw(1e-3))
     """
-    check_hyperparam("max_norm", max_norm, low=0.0, low_open=True)
+    bound = bounded("max_norm", max_norm, POSITIVE)
     check_number("eps", eps, low=0.0)
 
     def apply(updates, c):
@@ -180,4 +182,4 @@ def clip_by_global_norm(max_norm: Hyperparam, eps: float = 1e-6) -> optax.Gradie
         factor = jnp.minimum(c / (total + eps), 1.0)
         return jax.tree.map(lambda g: (upcast(g) * factor).astype(g.dtype), updates)
 
-    return _clipping("clip_by_global_norm", "max_norm", max_norm, apply)
+    return _clipping("clip_by_global_norm", "max_norm", bound, apply)

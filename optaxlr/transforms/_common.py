@@ -12,17 +12,29 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from optaxlr._hyperparams import Hyperparam, HyperparamSpec, is_constant
+from optaxlr._hyperparams import Bounded, Hyperparam, HyperparamSpec, bounded, is_constant
 from optaxlr._paths import path_to_str
-from optaxlr._validation import check_bool, check_number, is_traced
+from optaxlr._validation import (
+    BETA,
+    NONNEGATIVE,
+    POSITIVE,
+    UNIT,
+    check_bool,
+    check_number,
+    is_traced,
+)
 
 __all__ = [
+    "BETA",
+    "NONNEGATIVE",
+    "POSITIVE",
+    "UNIT",
     "Hyperparam",
     "HyperparamSpec",
+    "bounded",
     "check_bool",
     "check_dtype",
     "check_hyperparam",
-    "check_moments",
     "check_params",
     "check_update",
     "compute_dtype",
@@ -31,6 +43,7 @@ __all__ = [
     "is_static_zero",
     "lerp",
     "moment_dtype",
+    "moments",
     "next_count",
     "one_minus_pow",
     "real_dtype",
@@ -90,11 +103,13 @@ def check_hyperparam(name: str, value: Any, **bounds: Any) -> Any:
     return check_number(name, value, allow_callable=True, **bounds)
 
 
-def check_moments(b1: Any, b2: Any, eps: Any) -> None:
-    """The arguments every Adam-family preconditioner shares: betas in [0, 1), eps >= 0."""
-    check_hyperparam("b1", b1, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("b2", b2, low=0.0, high=1.0, high_open=True)
-    check_hyperparam("eps", eps, low=0.0)
+def moments(b1: Any, b2: Any, eps: Any) -> dict[str, Bounded]:
+    """The hyperparameters every Adam-family preconditioner shares: betas in [0, 1), eps >= 0."""
+    return {
+        "b1": bounded("b1", b1, BETA),
+        "b2": bounded("b2", b2, BETA),
+        "eps": bounded("eps", eps, NONNEGATIVE),
+    }
 
 
 def check_dtype(name: str, value: Any) -> Any:

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 import optax
 
-from optaxlr.transforms._common import Hyperparam, HyperparamSpec, check_hyperparam, is_static_zero
+from optaxlr.transforms._common import (
+    NONNEGATIVE,
+    Hyperparam,
+    HyperparamSpec,
+    bounded,
+    is_static_zero,
+)
 from optaxlr.transforms._momentum import trace_and_scale
 from optaxlr.transforms._scale import rate_transformation, scale_by_learning_rate, scale_leaves
 from optaxlr.transforms._weight_decay import Mask, check_mask, decay_mask, decouple
@@ -31,12 +37,13 @@ def scale_and_decouple(
     learning_rate: Hyperparam, weight_decay: Hyperparam, mask: Mask = None
 ) -> optax.GradientTransformation:
     """``chain(scale_by_learning_rate(lr), decoupled_weight_decay(lr, wd, mask))``, fused."""
-    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    decay = bounded("weight_decay", weight_decay, NONNEGATIVE)
     mask = check_mask(mask)
     if is_static_zero(weight_decay):
         return scale_by_learning_rate(learning_rate)
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    spec = HyperparamSpec(learning_rate=learning_rate, weight_decay=weight_decay)
+    spec = HyperparamSpec(
+        learning_rate=bounded("learning_rate", learning_rate, NONNEGATIVE), weight_decay=decay
+    )
 
     def apply(updates, values, params):
         lr = values["learning_rate"]

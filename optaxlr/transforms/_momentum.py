@@ -11,10 +11,12 @@ import optax
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import concrete_float
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
+    UNIT,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_bool,
-    check_hyperparam,
     check_params,
     check_update,
     init_count,
@@ -86,8 +88,8 @@ def trace_and_scale(
     one. The record holds ``learning_rate`` too, so `optaxlr.hyperparams` reports what
     the chain would.
     """
-    check_hyperparam("decay", decay, low=0.0, high=1.0)
-    check_hyperparam("dampening", dampening, low=0.0, high=1.0)
+    momentum = bounded("decay", decay, UNIT)
+    damping = bounded("dampening", dampening, UNIT)
     nesterov = check_bool("nesterov", nesterov)
     if nesterov:
         # The messages name momentum too: what optaxlr.sgd and PyTorch call decay.
@@ -95,14 +97,12 @@ def trace_and_scale(
             raise ValueError("nesterov=True requires a nonzero momentum (decay), got 0")
         if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
             raise ValueError(f"nesterov=True requires dampening=0, got dampening={dampening!r}")
-    if learning_rate is not None:
-        check_hyperparam("learning_rate", learning_rate, low=0.0)
     damped = not is_static_zero(dampening)
-    hparams = {"momentum": decay}
+    hparams = {"momentum": momentum}
     if damped:
-        hparams["dampening"] = dampening
+        hparams["dampening"] = damping
     if learning_rate is not None:
-        hparams["learning_rate"] = learning_rate
+        hparams["learning_rate"] = bounded("learning_rate", learning_rate, NONNEGATIVE)
     spec = HyperparamSpec(**hparams)
     counts = damped or spec.scheduled
 

@@ -11,17 +11,18 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_dtype,
-    check_hyperparam,
-    check_moments,
     check_params,
     check_update,
     increment,
     init_count,
     lerp,
     moment_dtype,
+    moments,
     one_minus_pow,
     real_view,
     scalar_dtype,
@@ -80,10 +81,11 @@ def scale_by_nadam(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.scale_by_nadam(), optaxlr.scale_by_learning_rate(2e-3))
     """
-    check_moments(b1, b2, eps)
-    check_hyperparam("momentum_decay", momentum_decay, low=0.0)
+    spec = HyperparamSpec(
+        **moments(b1, b2, eps),
+        momentum_decay=bounded("momentum_decay", momentum_decay, NONNEGATIVE),
+    )
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
-    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps, momentum_decay=momentum_decay)
 
     def init_fn(params):
         check_params("scale_by_nadam", params)

@@ -16,13 +16,13 @@ from optaxlr.transforms._common import (
     Hyperparam,
     HyperparamSpec,
     check_dtype,
-    check_moments,
     check_params,
     check_update,
     increment,
     init_count,
     lerp,
     moment_dtype,
+    moments,
     one_minus_pow,
     real_view,
     scalar_dtype,
@@ -115,9 +115,8 @@ def scale_by_radam(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.scale_by_radam(), optaxlr.scale_by_learning_rate(1e-3))
     """
-    check_moments(b1, b2, eps)
+    spec = HyperparamSpec(**moments(b1, b2, eps))
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
-    spec = HyperparamSpec(b1=b1, b2=b2, eps=eps)
 
     def init_fn(params):
         check_params("scale_by_radam", params)

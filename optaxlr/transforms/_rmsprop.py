@@ -10,11 +10,13 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
+    UNIT,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_bool,
     check_dtype,
-    check_hyperparam,
     check_params,
     check_update,
     init_count,
@@ -77,12 +79,10 @@ def scale_by_rmsprop(
       >>> tx = optax.chain(
       ...     optaxlr.scale_by_rmsprop(centered=True), optaxlr.scale_by_learning_rate(0.01))
     """
-    check_hyperparam("decay", decay, low=0.0, high=1.0)
-    check_hyperparam("eps", eps, low=0.0)
+    spec = HyperparamSpec(decay=bounded("decay", decay, UNIT), eps=bounded("eps", eps, NONNEGATIVE))
     centered = check_bool("centered", centered)
     eps_in_sqrt = check_bool("eps_in_sqrt", eps_in_sqrt)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
-    spec = HyperparamSpec(decay=decay, eps=eps)
 
     def init_fn(params):
         check_params("scale_by_rmsprop", params)

@@ -10,10 +10,11 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
     Hyperparam,
     HyperparamSpec,
+    bounded,
     check_bool,
-    check_hyperparam,
     check_params,
     check_update,
     init_count,
@@ -69,7 +70,7 @@ def scale_by_learning_rate(
       >>> import optax, optaxlr
       >>> tx = optax.chain(optaxlr.trace(0.9), optaxlr.scale_by_learning_rate(0.1))
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
+    spec = HyperparamSpec(learning_rate=bounded("learning_rate", learning_rate, NONNEGATIVE))
     flip_sign = check_bool("flip_sign", flip_sign)
 
     def apply(updates, values, params):
@@ -77,7 +78,7 @@ def scale_by_learning_rate(
         lr = values["learning_rate"]
         return scale_leaves(updates, -lr if flip_sign else lr)
 
-    return rate_transformation(HyperparamSpec(learning_rate=learning_rate), apply)
+    return rate_transformation(spec, apply)
 
 
 def rate_transformation(

@@ -13,9 +13,10 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr.transforms._common import (
+    NONNEGATIVE,
     Hyperparam,
     HyperparamSpec,
-    check_hyperparam,
+    bounded,
     check_params,
     check_update,
     init_count,
@@ -137,9 +138,8 @@ def add_decayed_weights(
       >>> adamw = optax.chain(optaxlr.scale_by_adam(), optaxlr.add_decayed_weights(1e-2),
       ...                     optaxlr.scale_by_learning_rate(1e-3))
     """
-    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    spec = HyperparamSpec(weight_decay=bounded("weight_decay", weight_decay, NONNEGATIVE))
     mask = check_mask(mask)
-    spec = HyperparamSpec(weight_decay=weight_decay)
 
     def init_fn(params):
         check_params("add_decayed_weights", params)
@@ -219,11 +219,9 @@ def decoupled_weight_decay(
       >>> adamw = optax.chain(optaxlr.scale_by_adam(), optaxlr.scale_by_learning_rate(1e-3),
       ...                     optaxlr.decoupled_weight_decay(1e-3, 1e-2))
     """
-    check_hyperparam("learning_rate", learning_rate, low=0.0)
-    check_hyperparam("weight_decay", weight_decay, low=0.0)
+    rate = HyperparamSpec(learning_rate=bounded("learning_rate", learning_rate, NONNEGATIVE))
+    spec = HyperparamSpec(weight_decay=bounded("weight_decay", weight_decay, NONNEGATIVE))
     mask = check_mask(mask)
-    spec = HyperparamSpec(weight_decay=weight_decay)
-    rate = HyperparamSpec(learning_rate=learning_rate)
     counts = spec.scheduled or rate.scheduled
 
     def init_fn(params):
