@@ -66,6 +66,12 @@ def scale_by_nadam(
     with the moments of `scale_by_adam`. This differs from optax's ``nadam``
     (``scale_by_adam(nesterov=True)``), which has no momentum decay.
 
+    :math:`\Pi_t` is kept in the parameters' scalar dtype: float64 for float64
+    parameters. PyTorch keeps it in its default dtype, float32 unless
+    ``torch.set_default_dtype(torch.float64)``; with float64 parameters and that
+    default, PyTorch's parameters differ from a float64 run by about 1e-9
+    relative after 200 steps, and optaxlr follows the float64 run (to 1e-14).
+
     Args:
       b1: decay of the first moment in [0, 1), or a schedule.
       b2: decay of the second moment in [0, 1), or a schedule.
