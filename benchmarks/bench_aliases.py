@@ -15,6 +15,12 @@ what the fusion saves.
 
     python benchmarks/bench_aliases.py                  # every pair (~1 min)
     python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
+    python benchmarks/bench_aliases.py --hashes   # no timing: is the program the same?
+
+``--hashes`` prints, per pair, a hash of optaxlr's lowered step (source locations
+stripped) and of its state's tree structure: two commits that print the same hashes
+compile every alias to the same program with the same state, so a refactor's timings
+can differ by noise alone.
 
 Step time: the jitted, donated step (``_common.Compiled``), the pairs timed in
 interleaved rounds; ratio = optaxlr / optax, the median of per-round ratios.
@@ -23,17 +29,22 @@ interleaved rounds; ratio = optaxlr / optax, the median of per-round ratios.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import jax
 import optax
 from _common import (
     RESULTS,
+    grads_like,
     header,
     interleaved,
+    jax_step,
     make_tree,
     median,
     optimizer_runner,
@@ -110,6 +121,20 @@ PAIRS: dict[str, Pair] = {
 }
 
 
+def _hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def print_hashes(params) -> None:
+    """Per pair: hashes of optaxlr's lowered step and of its state's tree structure."""
+    for name, (_, make_optaxlr) in PAIRS.items():
+        opt = make_optaxlr()
+        state = opt.init(params)
+        lowered = jax.jit(jax_step(opt)).lower(params, state, grads_like(params))
+        program = re.sub(r"loc\([^)]*\)", "", lowered.as_text())
+        print(f"  {name:32s} step {_hash(program)}  state {_hash(str(jax.tree.structure(state)))}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(PAIRS), help="pairs to run")
@@ -118,9 +143,13 @@ def main(argv=None):
     ap.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--hashes", action="store_true", help="print program hashes, time nothing")
     args = ap.parse_args(argv)
     header("bench_aliases: every optaxlr alias vs optax")
     params = make_tree(1, int(args.size))
+    if args.hashes:
+        print_hashes(params)
+        return []
     rows = []
     for name in args.only or PAIRS:
         make_optax, make_optaxlr = PAIRS[name]
