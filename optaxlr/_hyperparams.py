@@ -10,8 +10,10 @@ update rule needs:
     maximum, ``optax.safe_increment``), or ``None`` where nothing depends on it:
     no hyperparameter is a schedule and the update rule has no step in it.
 ``record``
-    a `HyperparamRecord`: the hyperparameter values the last update used
-    (before any update, the values the first update will use). The update
+    a `HyperparamRecord`: the hyperparameter values the last update used,
+    so after ``k`` updates a schedule's value at step ``k - 1`` (before any
+    update, the values the first update will use); a state resumed with
+    `optaxlr.training.resume` holds the same. The update
     writes it; `hyperparams` reads it. Numbers are static metadata of the
     record (they cost the compiled step nothing), arrays and schedule values
     are its leaves.
