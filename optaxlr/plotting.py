@@ -80,6 +80,11 @@ def plot_schedule(
     return fig
 
 
+def _positive(xs: list, ys: list) -> tuple[list, list]:
+    kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
 def terminal_plot(
     schedule_or_list: Callable | Sequence[Callable],
     steps: int,
@@ -98,6 +103,8 @@ def terminal_plot(
         (name, *(v.tolist() for v in schedule_values(schedule, steps)))
         for schedule, name in zip(items, _labels(items, labels), strict=True)
     ]
+    if log_y:  # a log axis has no place for a value <= 0 (plotext fails on its log)
+        curves = [(name, *_positive(xs, ys)) for name, xs, ys in curves]
     size = (width or 100, height or 25) if width or height else None
     if not hasattr(plotext, "clear_figure"):  # plotext 6: one figure object, drawn signals
         fig = plotext.figure
@@ -105,9 +112,6 @@ def terminal_plot(
         if size:
             fig.plot_size(*size)
         for name, xs, ys in curves:
-            if log_y:  # plotext 6 fails on the log of a value <= 0; plotext 5 leaves it out
-                kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
-                xs, ys = [x for x, _ in kept], [y for _, y in kept]
             fig.draw(fig.signal(xs, ys).label(name).lines())
         if log_y:
             fig.ruler(1).scale("log")

@@ -224,3 +224,13 @@ def test_equinox_style_tree_continues_bit_for_bit(tmp_path, how):
     else:
         restored = training.resume(path, _mlp(1), opt)
     _bitwise(run(*restored, SAVE, END), expected)
+
+
+def test_resume_from_an_nnx_optimizer_checkpoint_points_to_restore(tmp_path):
+    model = Net(nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, _opt(), wrt=nnx.Param)
+    _nnx_run(model, optimizer, 0, 3)
+    path = training.save(tmp_path / "ckpt", nnx.state(model, nnx.Param), nnx.state(optimizer))
+    _, fresh_params, _ = nnx.split(Net(nnx.Rngs(1)), nnx.Param, ...)
+    with pytest.raises(ValueError, match=r"nnx.Optimizer: restore it with training.restore"):
+        training.resume(path, fresh_params, _opt())

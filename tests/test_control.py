@@ -171,3 +171,15 @@ def test_a_traced_value_of_another_shape_is_refused_naming_it():
     # Traced values are not range-checked: their numbers are not known while tracing.
     state = set_rate(state, jnp.float32(-1.0))
     assert float(state.hyperparams["learning_rate"]) == -1.0
+
+
+def test_nesterov_momentum_must_stay_above_zero():
+    with pytest.raises(ValueError, match="nesterov=True requires a nonzero momentum"):
+        optaxlr.sgd(0.1, momentum=0.0, nesterov=True)
+    opt = optax.inject_hyperparams(optaxlr.sgd, static_args="nesterov")(
+        learning_rate=0.1, momentum=0.9, nesterov=True
+    )
+    state = opt.init(_params())
+    with pytest.raises(ValueError, match=r"set_hyperparams: momentum must be .*\(0, 1\]"):
+        optaxlr.set_hyperparams(state, momentum=0.0)
+    optaxlr.set_hyperparams(state, momentum=0.5)

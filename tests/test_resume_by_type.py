@@ -121,3 +121,67 @@ def test_sgd_into_adamw_is_refused_naming_what_does_not_carry(tmp_path):
     fresh = optaxlr.adamw(LR).init(params)
     _bitwise(state[0].mu, fresh[0].mu)
     assert int(optaxlr.hyperparams(state)["step"]) == K
+
+
+def _saved_and_resumed(tmp_path, opt, params, steps, **resume_kwargs):
+    params, state = _run(opt, params, opt.init(params), 0, steps)
+    training.save(tmp_path / "ckpt", params, state)
+    return params, state, training.resume(tmp_path / "ckpt", params, opt, **resume_kwargs)[1]
+
+
+def test_values_injected_and_set_are_carried(tmp_path):
+    opt = optax.inject_hyperparams(optaxlr.adamw)(learning_rate=1e-2, weight_decay=0.1)
+    params = _params()
+    state = optaxlr.set_hyperparams(opt.init(params), learning_rate=1e-4)
+    params, state = _run(opt, params, state, 0, K)
+    training.save(tmp_path / "ckpt", params, state)
+    _, resumed = training.resume(tmp_path / "ckpt", _params(), opt)
+    _bitwise(resumed, state)  # 1e-4, not the constructor's 1e-2
+    assert float(optaxlr.hyperparams(resumed)["learning_rate"]) == np.float32(1e-4)
+
+
+def test_an_injected_schedule_resumes_as_saved(tmp_path):
+    opt = optax.inject_hyperparams(optaxlr.adamw)(learning_rate=optax.linear_schedule(1e-2, 0, 10))
+    params, state, resumed = _saved_and_resumed(tmp_path, opt, _params(), K)
+    _bitwise(resumed, state)
+    expected = _run(opt, params, state, K, N)
+    _bitwise(_run(opt, params, resumed, K, N), expected)
+
+
+def test_optax_plateau_count_is_not_a_step_count(tmp_path):
+    # optax.contrib.reduce_on_plateau's `count` counts the losses it has averaged.
+    opt = optax.chain(optaxlr.adamw(LR), optax.contrib.reduce_on_plateau(patience=1))
+    opt = optax.with_extra_args_support(opt)
+    params, state, resumed = _saved_and_resumed(tmp_path, opt, _params(), K, step=K)
+    _bitwise(resumed, state)
+    _bitwise(_run(opt, params, resumed, K, N), _run(opt, params, state, K, N))
+
+
+def test_a_new_count_starts_at_the_nearest_saved_count(tmp_path):
+    # Outside accumulate the monitor counts micro-batches (K); inside, updates (K // 4).
+    def make(lr):
+        return optax.chain(training.accumulate(optaxlr.sgd(lr), 4), training.update_ratio_monitor())
+
+    params, state = _run(make(0.1), _params(), make(0.1).init(_params()), 0, 4 * K)
+    sched = optaxlr.schedules.linear(0.1, 0.0, 40)
+    resumed = training.transfer_state(state, make(sched).init(params))
+    hps = optaxlr.hyperparams(resumed)
+    np.testing.assert_allclose(hps["learning_rate"], sched(K - 1))  # not sched(4 * K - 1)
+
+
+def test_paths_that_read_alike_stay_apart():
+    params = {"a/b": jnp.ones(2), "a": {"b": jnp.zeros(2)}}
+    opt = optaxlr.adamw(LR)
+    params, state = _run(opt, params, opt.init(params), 0, 3)
+    _bitwise(training.transfer_state(state, opt.init(params)), state)
+
+
+def test_step_may_be_a_count_array():
+    opt = optaxlr.sgd(0.1, momentum=0.9)
+    params, state = _run(opt, _params(), opt.init(_params()), 0, K)
+    resumed = training.transfer_state(
+        state, optaxlr.sgd(LR, momentum=0.9).init(params), step=jnp.int32(K)
+    )
+    assert int(optaxlr.hyperparams(resumed)["step"]) == K
+    with pytest.raises(ValueError, match="step must be an integer in"):
+        training.transfer_state(state, opt.init(params), step=-1)

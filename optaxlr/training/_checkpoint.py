@@ -10,9 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optax.contrib
 
 from optaxlr._hyperparams import HyperparamRecord, value_at
-from optaxlr._paths import path_to_str
+from optaxlr._paths import key_to_str
+from optaxlr._validation import check_int
 from optaxlr.transforms._common import scalar_dtype
 
 __all__ = ["restore", "resume", "save", "transfer_state"]
@@ -63,7 +65,7 @@ def save(
 
 def _leaves_by_path(tree: Any) -> dict[str, Any]:
     # Full paths, a Flax Variable's ``value`` included: orbax stores it as a key.
-    return {_text(p): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {_text(_key(p)): x for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 def _read(directory: str | os.PathLike, target: Any = None) -> Any:
@@ -160,15 +162,21 @@ def restore(directory: str | os.PathLike, params: Any, opt_state: Any) -> tuple[
 # --- what each leaf of a state is, decided by the state's types --------------------
 
 # The optimizer states are the NamedTuples that optax and optaxlr declare; inside them
-# a ``count`` field is a step count, a `HyperparamRecord` holds hyperparameter values,
-# and the ``hyperparams`` of ``optax.inject_hyperparams`` are its inputs. Every other
-# leaf (the parameter-shaped buffers, whatever the parameters are called, and the
-# counters of the update rules) is the run's data.
+# a ``count`` field is a step count (except in the states listed below), a
+# `HyperparamRecord` holds hyperparameter values, and the ``hyperparams`` of
+# ``optax.inject_hyperparams`` are its inputs. Every other leaf (the parameter-shaped
+# buffers, whatever the parameters are called, and the counters of the update rules)
+# is the run's data.
 _STATE_PACKAGES = ("optax", "optaxlr")
 _INJECT_STATES = (optax.InjectHyperparamsState, optax.InjectStatefulHyperparamsState)
 _INJECTED_FIELDS = ("hyperparams", "hyperparams_states")
+# States whose ``count`` counts something other than updates (optax's plateau counts
+# the losses it has averaged).
+_NOT_STEP_COUNTS = (optax.contrib.ReduceLROnPlateauState,)
 
 COUNT, RECORD, INJECTED, DATA = "count", "record", "injected", "data"
+
+Key = tuple[str, ...]  # a path as the text of its keys, a Flax Variable's value kept
 
 
 def _is_state(node: Any) -> bool:
@@ -180,63 +188,91 @@ def _is_state(node: Any) -> bool:
     )
 
 
+def _key(path: Any) -> Key:
+    return tuple(key_to_str(k) for k in path)
+
+
+def _text(key: Key) -> str:
+    return "/".join(key)
+
+
+class _Record(NamedTuple):
+    key: Key
+    record: HyperparamRecord
+    count: Key  # the count field of the state holding it
+    injected: bool  # inside optax.inject_hyperparams: its values are the carried inputs
+
+
 class _Roles(NamedTuple):
-    leaves: dict[str, tuple[Any, str]]  # path text -> (leaf, role)
-    fields: dict[str, str]  # path text of a count, record or injected field -> role
-    records: list[tuple[tuple[Any, ...], HyperparamRecord, tuple[Any, ...]]]  # path, owner
+    leaves: dict[Key, tuple[Any, str]]  # (leaf, role)
+    fields: dict[Key, str]  # the role of each count, record and injected field
+    records: list[_Record]
 
 
 def _roles(tree: Any) -> _Roles:
     roles = _Roles({}, {}, [])
 
-    def walk(node: Any, path: tuple[Any, ...], role: str, owner: tuple[Any, ...]) -> None:
+    def walk(node: Any, path: Key, role: str, owner: Key, injected: bool) -> None:
         if isinstance(node, HyperparamRecord):
-            roles.fields[_text(path)] = RECORD
-            roles.records.append((path, node, owner))
+            roles.fields[path] = RECORD
+            roles.records.append(_Record(path, node, (*owner, "count"), injected))
             role = RECORD
         elif _is_state(node):
             for field, child in zip(node._fields, node, strict=True):
                 sub = role
-                if field == "count":
+                if field == "count" and not isinstance(node, _NOT_STEP_COUNTS):
                     sub = COUNT
                 elif isinstance(node, _INJECT_STATES) and field in _INJECTED_FIELDS:
                     sub = INJECTED
-                key = (jax.tree_util.GetAttrKey(field),)
                 if sub != role:
-                    roles.fields[_text(path + key)] = sub
-                walk(child, path + key, sub, path)
+                    roles.fields[(*path, field)] = sub
+                inner = injected or isinstance(node, _INJECT_STATES)
+                walk(child, (*path, field), sub, path, inner)
             return
         children = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)[0]
         if len(children) == 1 and children[0][0] == () and children[0][1] is node:
-            roles.leaves[_text(path)] = (node, role)
+            roles.leaves[path] = (node, role)
             return
-        for key, child in children:
-            walk(child, path + key, role, owner)
+        for keys, child in children:
+            walk(child, path + _key(keys), role, owner, injected)
 
-    walk(tree, (), DATA, ())
+    walk(tree, (), DATA, (), False)
     return roles
 
 
-def _text(path: tuple[Any, ...]) -> str:
-    return path_to_str(path, keep_value=True)
-
-
-def _role_of_saved(name: str, role: str, new_fields: dict[str, str]) -> str:
+def _role_of_saved(key: Key, role: str, new_fields: dict[Key, str]) -> str:
     """A saved leaf's role: its own, or, in an untyped tree (as orbax restores it
     without a template), that of the field of the new state it lies under."""
     if role != DATA:
         return role
-    parts = name.split("/")
-    for i in range(len(parts), 0, -1):
-        found = new_fields.get("/".join(parts[:i]))
+    for i in range(len(key), 0, -1):
+        found = new_fields.get(key[:i])
         if found is not None:
             return found
     return DATA
 
 
-def _listed(names: list[str], limit: int = 6) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+def _nearest_count(key: Key, counts: dict[Key, int]) -> int | None:
+    """The saved count closest to ``key`` in the tree: the one sharing the longest path
+    prefix (inside `accumulate`, the wrapper's count of updates, not a monitor's count
+    of micro-batches outside it), the largest among equals."""
+    if not counts:
+        return None
+
+    def shared(other: Key) -> int:
+        n = 0
+        for a, b in zip(key, other, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    return max(counts.items(), key=lambda kv: (shared(kv[0]), kv[1]))[1]
+
+
+def _listed(keys: list[Key], limit: int = 6) -> str:
+    shown = ", ".join(repr(_text(k)) for k in keys[:limit])
+    return shown + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
 
 
 def transfer_state(
@@ -261,8 +297,12 @@ def transfer_state(
       of the update rules) is carried from ``saved``;
     * each step count (the ``count`` field of a state) is carried; a count the
       old state didn't keep (a number turned into a schedule) starts at the
-      saved step, the largest saved count, or ``step``;
-    * the hyperparameter values are the new optimizer's, and its record
+      saved count nearest to it in the tree (inside `accumulate`, the
+      wrapper's count of updates), or at ``step``;
+    * the values injected with ``optax.inject_hyperparams`` are carried (they
+      are the run's: `optaxlr.set_hyperparams` changes them); set new ones
+      after the transfer;
+    * the other hyperparameter values are the new optimizer's, and its record
       (`optaxlr.hyperparams`) reports them as the update that brought the
       count to the carried step used them: a schedule's value at ``step - 1``
       (at 0 before any update), as a state never saved reports it. Observed
@@ -279,7 +319,7 @@ def transfer_state(
       new_state: the new optimizer's freshly initialized state.
       step: the number of updates done, for a saved state without a count
         (an optimizer with constant hyperparameters and no step-dependent
-        rule keeps none); if given, every count is set to it.
+        rule keeps none); if given, every step count is set to it.
       strict: refuse a transfer that loses or leaves out buffers (see above).
       dtype: the float dtype the schedules' values are computed in
         (`optaxlr.transforms.scalar_dtype` of the parameters); None: that of
@@ -293,76 +333,96 @@ def transfer_state(
         buffers don't carry and ``strict``, or if the new state counts steps
         and the saved one doesn't, without ``step``.
     """
-    if step is not None and (
-        isinstance(step, bool) or not isinstance(step, int | np.integer) or step < 0
-    ):
-        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+    if step is not None:
+        step = min(check_int("step", step, low=0, dtype=None), _INT32_MAX)
     new = _roles(new_state)
     old = _roles(saved)
     saved_roles = {
-        name: (leaf, _role_of_saved(name, role, new.fields))
-        for name, (leaf, role) in old.leaves.items()
+        key: (leaf, _role_of_saved(key, role, new.fields))
+        for key, (leaf, role) in old.leaves.items()
     }
-    if step is None:
-        counts = [int(np.max(np.asarray(x))) for x, r in saved_roles.values() if r == COUNT]
-        saved_step = max(counts) if counts else None
-    else:
-        saved_step = int(step)
+    saved_counts = {
+        key: int(np.max(np.asarray(x))) for key, (x, r) in saved_roles.items() if r == COUNT
+    }
 
-    out: dict[str, Any] = {}
-    missing = []
-    for name, (leaf, role) in new.leaves.items():
+    out: dict[Key, Any] = {}
+    missing, uncounted = [], []
+    for key, (leaf, role) in new.leaves.items():
         if role == COUNT:
-            if step is None and name in saved_roles:
-                out[name] = _carried(name, saved_roles[name][0], leaf)
-            elif saved_step is None:
-                raise ValueError(
-                    f"transfer_state: the new state counts steps ({name!r}) but the saved one "
-                    "holds no count; pass step= (the number of updates done)"
-                )
+            if step is None and key in saved_roles:
+                out[key] = _carried(key, saved_roles[key][0], leaf)
+                continue
+            value = step if step is not None else _nearest_count(key, saved_counts)
+            if value is None:
+                uncounted.append(key)
             else:
-                out[name] = jnp.asarray(min(saved_step, _INT32_MAX), leaf.dtype)
-        elif role == DATA and name in saved_roles:
-            out[name] = _carried(name, saved_roles[name][0], leaf)
+                out[key] = jnp.asarray(min(value, _INT32_MAX), leaf.dtype)
+        elif role in (DATA, INJECTED) and key in saved_roles:
+            out[key] = _carried(key, saved_roles[key][0], leaf, loose=role == INJECTED)
         else:
-            out[name] = leaf
+            out[key] = leaf
             if role == DATA:
-                missing.append(name)
-    dropped = [n for n, (_, r) in saved_roles.items() if r == DATA and n not in new.leaves]
+                missing.append(key)
+    dropped = [k for k, (_, r) in saved_roles.items() if r == DATA and k not in new.leaves]
     if strict and (missing or dropped):
-        parts = []
-        if missing:
-            parts.append(f"the new state has {_listed(missing)} with nothing saved")
-        if dropped:
-            parts.append(f"the saved state has {_listed(dropped)} with no place in the new one")
+        data = sum(role == DATA for _, role in new.leaves.values())
+        _refuse(missing, dropped, carried=data - len(missing))
+    if uncounted:
         raise ValueError(
-            f"transfer_state: these buffers don't carry: {'; '.join(parts)}. Continue with "
-            "the optimizer that wrote the state, or pass strict=False to start the new "
-            "buffers afresh and drop the others"
+            f"transfer_state: the new state counts steps ({_text(uncounted[0])!r}) but the "
+            "saved one holds no count; pass step= (the number of updates done)"
         )
 
     if dtype is None:
         dtype = scalar_dtype([leaf for leaf, role in new.leaves.values() if role == DATA])
-    for path, record, owner in new.records:
-        count = out.get(_text((*owner, jax.tree_util.GetAttrKey("count"))))
+    for key, record, count_key, injected in new.records:
+        count = out.get(count_key)
         for name in record.layout.arrays:
-            key = _text((*path, jax.tree_util.DictKey(name)))
-            if record.layout.observed and key in saved_roles:
-                out[key] = _carried(key, saved_roles[key][0], out[key], loose=True)
-            elif name in record.layout.schedules and count is not None:
-                last = jnp.maximum(jnp.asarray(count) - 1, 0)
-                value = value_at(record.layout.schedules[name], last, dtype)
-                out[key] = jnp.asarray(value, out[key].dtype)
-    return jax.tree_util.tree_map_with_path(lambda p, _: out[_text(p)], new_state)
+            leaf_key = (*key, name)
+            if name in record.layout.schedules and count is not None:
+                value = value_at(record.layout.schedules[name], _last_step(count), dtype)
+                out[leaf_key] = jnp.asarray(value, out[leaf_key].dtype)
+            elif (record.layout.observed or injected) and leaf_key in saved_roles:
+                out[leaf_key] = _carried(
+                    leaf_key, saved_roles[leaf_key][0], out[leaf_key], loose=True
+                )
+    return jax.tree_util.tree_map_with_path(lambda p, _: out[_key(p)], new_state)
 
 
-def _carried(name: str, old: Any, leaf: Any, *, loose: bool = False) -> Any:
+def _last_step(count: Any) -> jax.Array:
+    """The step of the update that brought a state to ``count`` (0 before any): ``count - 1``,
+    or the int32 maximum itself once the count has saturated there."""
+    count = jnp.asarray(count)
+    return jnp.where(count == _INT32_MAX, count, jnp.maximum(count - 1, 0))
+
+
+def _refuse(missing: list[Key], dropped: list[Key], carried: int) -> None:
+    parts = []
+    if missing:
+        parts.append(f"the new state has {_listed(missing)} with nothing saved")
+    if dropped:
+        parts.append(f"the saved state has {_listed(dropped)} with no place in the new one")
+    hint = (
+        "Continue with the optimizer that wrote the state, or pass strict=False to start "
+        "the new buffers afresh and drop the others"
+    )
+    if missing and dropped and carried == 0:
+        hint = (
+            "None of the saved buffers lies where the new state keeps one: was the "
+            "checkpoint written from another kind of tree (the state of a Flax "
+            "nnx.Optimizer: restore it with training.restore into nnx.state of a fresh "
+            "one)? Or pass strict=False to start every buffer afresh"
+        )
+    raise ValueError(f"transfer_state: these buffers don't carry: {'; '.join(parts)}. {hint}")
+
+
+def _carried(key: Key, old: Any, leaf: Any, *, loose: bool = False) -> Any:
     old = jnp.asarray(old)
     if old.shape != leaf.shape or old.dtype != leaf.dtype:
-        if loose:  # an observation of another shape belongs to another monitor
+        if loose:  # an observation or an input of another shape belongs to another optimizer
             return leaf
         raise ValueError(
-            f"transfer_state: {name!r} is {old.dtype.name}{list(old.shape)} in the saved "
+            f"transfer_state: {_text(key)!r} is {old.dtype.name}{list(old.shape)} in the saved "
             f"state and {leaf.dtype.name}{list(leaf.shape)} in the new one"
         )
     return old
@@ -407,7 +467,7 @@ def resume(
     _check_against(raw["params"], jax.tree.map(_orbax().utils.to_shape_dtype_struct, params))
     saved = _leaves_by_path(raw["params"])
     restored = jax.tree_util.tree_map_with_path(
-        lambda p, x: jnp.asarray(saved[_text(p)], x.dtype), params
+        lambda p, x: jnp.asarray(saved[_text(_key(p))], x.dtype), params
     )
     state = transfer_state(
         raw["opt_state"],

@@ -97,6 +97,8 @@ def trace_and_scale(
             raise ValueError("nesterov=True requires a nonzero momentum (decay), got 0")
         if not callable(dampening) and concrete_float(dampening) not in (None, 0.0):
             raise ValueError(f"nesterov=True requires dampening=0, got dampening={dampening!r}")
+        # What set_hyperparams may write: Nesterov needs a momentum above 0.
+        momentum = momentum._replace(interval=UNIT._replace(low_open=True))
     damped = not is_static_zero(dampening)
     hparams = {"momentum": momentum}
     if damped:
