@@ -255,16 +255,23 @@ class Bounded(NamedTuple):
 
     value: Hyperparam
     interval: Interval
+    aliases: tuple[str, ...] = ()
 
 
-def bounded(argument: str, value: Hyperparam, interval: Interval) -> Bounded:
+def bounded(
+    argument: str, value: Hyperparam, interval: Interval, *, aliases: tuple[str, ...] = ()
+) -> Bounded:
     """``value`` checked against ``interval`` (the error names ``argument``), for a spec.
 
     A `HyperparamSpec` keeps the interval in its record's layout, so that
     `set_hyperparams` checks a new value as the constructor checked the first.
     A schedule is checked over all its steps where its bounds are known.
+
+    ``aliases`` are other names the value is given under (PyTorch's ``alpha`` for
+    RMSprop's ``decay``), so that ``optax.inject_hyperparams(optaxlr.rmsprop)``'s
+    ``alpha`` is checked too.
     """
-    return Bounded(interval.check(argument, value, allow_callable=True), interval)
+    return Bounded(interval.check(argument, value, allow_callable=True), interval, aliases)
 
 
 class HyperparamSpec:
@@ -287,7 +294,12 @@ class HyperparamSpec:
             (name, float(cast(float, v))) for name, v in self.hparams.items() if is_constant(v)
         )
         names = tuple(self.hparams)
-        intervals = tuple((n, v.interval) for n, v in hparams.items() if isinstance(v, Bounded))
+        intervals = tuple(
+            (alias, v.interval)
+            for n, v in hparams.items()
+            if isinstance(v, Bounded)
+            for alias in (n, *v.aliases)
+        )
         layout = record_layout(constants, names, intervals=intervals)
         if self.scheduled:
             schedules = {name: v for name, v in self.hparams.items() if callable(v)}
@@ -336,8 +348,8 @@ def _label(key: Any) -> tuple[str, bool] | None:
     return key_to_str(key), isinstance(key, jax.tree_util.DictKey)
 
 
-# (state path, name, value, injected, the interval the transformation accepts or None)
-Entry = tuple[tuple[Any, ...], str, Any, bool, Interval | None]
+# (state path, name, value, injected, the intervals of the record it comes from)
+Entry = tuple[tuple[Any, ...], str, Any, bool, Mapping[str, Interval]]
 
 
 def _collect(state: Any) -> tuple[list[Entry], dict]:
@@ -354,9 +366,7 @@ def _collect(state: Any) -> tuple[list[Entry], dict]:
             prefix = path[:-1]  # the state holding the record
             intervals = dict(leaf.layout.intervals)
             for name, value in leaf.as_dict().items():
-                entries.append(
-                    (prefix, name, jax.tree.leaves(value)[0], False, intervals.get(name))
-                )
+                entries.append((prefix, name, jax.tree.leaves(value)[0], False, intervals))
             continue
         for i, key in enumerate(path):
             name = _attr(key)
@@ -369,7 +379,7 @@ def _collect(state: Any) -> tuple[list[Entry], dict]:
                 and isinstance(path[i + 1], jax.tree_util.DictKey)
                 and _is_wrapper_tail(path[i + 2 :])
             ):
-                entries.append((path[:i], str(path[i + 1].key), leaf, True, None))
+                entries.append((path[:i], str(path[i + 1].key), leaf, True, {}))
                 break
     return entries, counts
 
@@ -476,9 +486,9 @@ def _injected_target(entry: Entry, entries: list[Entry]) -> tuple[Any, ...] | No
 
 def _interval_below(target: tuple[Any, ...], name: str, entries: list[Entry]) -> Interval | None:
     """The interval that the transformation fed by ``target`` accepts for ``name``."""
-    for prefix, other, _, injected, interval in entries:
-        if not injected and other == name and prefix[: len(target)] == target and interval:
-            return interval
+    for prefix, _, _, injected, intervals in entries:
+        if not injected and prefix[: len(target)] == target and name in intervals:
+            return intervals[name]
     return None
 
 

@@ -138,6 +138,7 @@ def test_bad_values_are_refused(value, error):
         (optaxlr.sgd, "momentum", 1.5, r"\[0, 1\]"),
         (optaxlr.nadam, "momentum_decay", -1.0, r"\[0, inf\)"),
         (optaxlr.adagrad, "eps", -1.0, r"\[0, inf\)"),
+        (optaxlr.rmsprop, "alpha", 1.5, r"\[0, 1\]"),  # scale_by_rmsprop's decay
     ],
 )
 def test_values_the_constructor_refuses_are_refused(factory, key, value, accepted):

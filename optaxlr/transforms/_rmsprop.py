@@ -79,7 +79,10 @@ def scale_by_rmsprop(
       >>> tx = optax.chain(
       ...     optaxlr.scale_by_rmsprop(centered=True), optaxlr.scale_by_learning_rate(0.01))
     """
-    spec = HyperparamSpec(decay=bounded("decay", decay, UNIT), eps=bounded("eps", eps, NONNEGATIVE))
+    spec = HyperparamSpec(
+        decay=bounded("decay", decay, UNIT, aliases=("alpha",)),
+        eps=bounded("eps", eps, NONNEGATIVE),
+    )
     centered = check_bool("centered", centered)
     eps_in_sqrt = check_bool("eps_in_sqrt", eps_in_sqrt)
     nu_dtype = check_dtype("nu_dtype", nu_dtype)
