@@ -111,13 +111,18 @@ class Compiled:
         t2 = time.perf_counter()
         self.lower_s = t1 - t0
         self.compile_s = t2 - t1
-        hlo = self.executable.as_text() or ""
-        self.fusions = len(re.findall(r"^\s*\S+ = \S+ fusion\(", hlo, re.MULTILINE))
+        self.fusions = count_fusions(self.executable)
         self.peak_bytes = peak_bytes(self.executable)
 
     @property
     def total_compile_s(self) -> float:
         return self.lower_s + self.compile_s
+
+
+def count_fusions(executable: Any) -> int:
+    """The ``fusion`` instructions of a compiled executable's optimized HLO."""
+    hlo = executable.as_text() or ""
+    return len(re.findall(r"^\s*\S+ = \S+ fusion\(", hlo, re.MULTILINE))
 
 
 def peak_bytes(executable: Any) -> int | None:

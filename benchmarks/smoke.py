@@ -19,6 +19,7 @@ import allocation_order
 import bench_aliases
 import bench_bandwidth
 import bench_many_leaves
+import bench_multi_tensor_hlo
 import bench_optimizers
 import bench_schedules
 import plot_results
@@ -39,6 +40,7 @@ def main() -> None:
         bench_many_leaves.main(
             ["--leaves", "1", "8", "--kinds", "adamw", "--limit", "120", *common]
         )
+        bench_multi_tensor_hlo.main(["--leaves", "2", "4", "--rounds", "1"])
         bench_bandwidth.main(["--leaves", "2", "--size", "1e4", "--no-torch", *common])
         bench_schedules.main(["--size", "100", "--only", "constant", "cosine", *common])
         allocation_order.main(

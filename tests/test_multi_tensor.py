@@ -9,7 +9,6 @@ order, so it matches to float32 rounding (rtol 1e-6).
 from __future__ import annotations
 
 import functools
-import re
 
 import jax
 import jax.numpy as jnp
@@ -49,6 +48,20 @@ def assert_trees_equal(a, b):
         np.testing.assert_array_equal(np.asarray(x, np.float32), np.asarray(y, np.float32))
 
 
+def is_flat(x):
+    return isinstance(x, FlatParams)
+
+
+def assert_state_equal_to_the_tree_state(flat_state, tree_state):
+    """Every `FlatParams` in ``flat_state`` read back as a tree: then the same structure,
+    dtypes and bits as the per-leaf optimizer's state."""
+    read = jax.tree.map(lambda x: x.unflatten() if is_flat(x) else x, flat_state, is_leaf=is_flat)
+    assert jax.tree.structure(read) == jax.tree.structure(tree_state)
+    for x, y in zip(jax.tree.leaves(read), jax.tree.leaves(tree_state), strict=True):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+
+
 # --- the container --------------------------------------------------------------
 
 
@@ -56,14 +69,18 @@ def test_round_trip_and_layout():
     params = make_params()
     flat = FlatParams.from_tree(params)
     assert flat.names == ("float32",)
-    assert len(jax.tree.leaves(flat)) == 1
-    assert flat.buffers[0].shape == (sum(int(np.prod(s)) for s in SHAPES),)
+    # As a pytree (what optax, jax.tree.map and checkpoints see): one 1-D array.
+    assert [x.shape for x in jax.tree.leaves(flat)] == [(sum(int(np.prod(s)) for s in SHAPES),)]
     assert_trees_equal(flat.unflatten(), params)
     assert jax.tree.structure(flat.unflatten()) == jax.tree.structure(params)
-    assert flat.layout.paths[0] == "block/0/kernel"
-    assert "8 leaves" in repr(flat)
+    # The documented per-leaf attributes of the layout, in the tree's flattening order.
+    assert flat.layout.paths == (
+        "block/0/kernel", "block/1/kernel", "block/2/kernel", "block/3/kernel",
+        "head/p4", "head/p5", "head/p6", "head/p7",
+    )  # fmt: skip
+    assert flat.layout.shapes == tuple(SHAPES)
     # flatten_like is the inverse of unflatten
-    assert_trees_equal(flat.flatten_like(flat.unflatten()).buffers, flat.buffers)
+    assert_trees_equal(flat.flatten_like(flat.unflatten()), flat)
 
 
 def test_one_buffer_per_dtype_and_group():
@@ -71,7 +88,7 @@ def test_one_buffer_per_dtype_and_group():
     params["head"]["p5"] = params["head"]["p5"].astype(jnp.bfloat16)
     flat = FlatParams.from_tree(params)
     assert flat.names == ("float32", "bfloat16")
-    assert [b.dtype for b in flat.buffers] == [jnp.float32, jnp.bfloat16]
+    assert [b.dtype for b in jax.tree.leaves(flat)] == [jnp.float32, jnp.bfloat16]
     assert_trees_equal(flat.unflatten(), params)
     grouped = FlatParams.from_tree(params, group_by=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
     assert grouped.names == ("True/float32", "False/float32", "True/bfloat16")
@@ -114,17 +131,16 @@ def test_layout_is_static_and_cheap_to_compare():
     assert len(traces) == 1
 
 
-def test_gradient_is_a_flat_params_via_one_concatenation():
+def test_gradient_is_a_flat_params(variant):
+    # That it is one concatenation per buffer, not one full-size pad per leaf, is a cost:
+    # benchmarks/bench_multi_tensor_hlo.py counts both and times the gradient.
     params = make_params()
+    params["head"]["p5"] = params["head"]["p5"].astype(jnp.bfloat16)
     flat = FlatParams.from_tree(params)
-    g_tree = jax.grad(loss_fn)(params)
-    g_flat = jax.grad(lambda f: loss_fn(f.unflatten()))(flat)
+    g_tree = variant(jax.grad(loss_fn))(params)
+    g_flat = variant(jax.grad(lambda f: loss_fn(f.unflatten())))(flat)
     assert isinstance(g_flat, FlatParams) and g_flat.layout == flat.layout
     assert_trees_equal(g_flat.unflatten(), g_tree)
-    # The cotangent is a concatenation, not one full-size pad per leaf.
-    jaxpr = str(jax.make_jaxpr(jax.grad(lambda f: loss_fn(f.unflatten())))(flat))
-    assert "concatenate" in jaxpr
-    assert not re.search(r"\bpad\[", jaxpr)
 
 
 # --- same numbers -----------------------------------------------------------------
@@ -177,6 +193,7 @@ def test_bitwise_equal_to_the_per_leaf_alias(name):
     p1, s1, p2, s2 = run_both(ALIASES[name](), params)
     assert isinstance(p2, FlatParams)
     assert_trees_equal(p2.unflatten(), p1)
+    assert_state_equal_to_the_tree_state(s2, s1)
     h1, h2 = optaxlr.hyperparams(s1), optaxlr.hyperparams(s2)
     assert h1.keys() == h2.keys()
     for k in h1:
@@ -186,11 +203,11 @@ def test_bitwise_equal_to_the_per_leaf_alias(name):
 def test_bitwise_equal_with_mixed_dtypes():
     params = make_params()
     params["head"]["p4"] = params["head"]["p4"].astype(jnp.bfloat16)
-    p1, _, p2, s2 = run_both(optaxlr.adamw(1e-2), params, steps=5)
+    p1, s1, p2, s2 = run_both(optaxlr.adamw(1e-2), params, steps=5)
     assert p2.names == ("float32", "bfloat16")
     assert_trees_equal(p2.unflatten(), p1)
-    mu = s2[0].mu
-    assert isinstance(mu, FlatParams) and mu.buffers[1].dtype == jnp.bfloat16
+    # the moments of the bfloat16 parameter are bfloat16, as on the tree
+    assert_state_equal_to_the_tree_state(s2, s1)
 
 
 def test_global_norm_clipping_to_float32_rounding():
@@ -303,22 +320,38 @@ def test_a_multi_tensor_inside_a_multi_tensor_counts_its_masks_for_both():
 # --- what it is for -----------------------------------------------------------------
 
 
-def test_one_kernel_per_buffer_whatever_the_leaf_count():
-    """Structure, not timing: the compiled step has O(1) fusions, the per-leaf one O(leaves)."""
-    params = {f"w{i}": jnp.full((20,), 0.1 * i) for i in range(200)}
-    flat = FlatParams.from_tree(params)
+def test_the_state_does_not_grow_with_the_leaf_count():
+    """One array per moment whatever the number of leaves; the fusions that this saves
+    are counted by benchmarks/bench_multi_tensor_hlo.py."""
     opt = optaxlr.adamw(1e-3)
+    fast = multi_tensor(opt)
+    one = FlatParams.from_tree({"w": jnp.ones(20)})
+    many = FlatParams.from_tree({f"w{i}": jnp.full((20,), 0.1 * i) for i in range(200)})
+    state = fast.init(many)
+    assert len(jax.tree.leaves(state)) == len(jax.tree.leaves(fast.init(one)))
+    moments = [x for x in jax.tree.leaves(state, is_leaf=is_flat) if is_flat(x)]
+    assert moments and all(m.layout == many.layout for m in moments)
 
-    def fusions(tx, p):
-        def step(p, s, g):
-            u, s = tx.update(g, s, p)
-            return optax.apply_updates(p, u), s
 
-        hlo = jax.jit(step).lower(p, tx.init(p), p).compile().as_text()
-        return len(re.findall(r"^\s*\S+ = \S+ fusion\(", hlo, re.MULTILINE))
+def test_a_jitted_training_step_traces_once():
+    # Each step returns new buffers (and a new FlatParams in the state); the layout is
+    # static, so the next step reuses the compiled program.
+    params = make_params()
+    fast = multi_tensor(optaxlr.adamw(sch.cosine(1e-2, 10)))
+    traces = []
 
-    assert fusions(multi_tensor(opt), flat) <= 12
-    assert fusions(opt, params) >= 200
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(flat, state):
+        traces.append(1)
+        grads = jax.grad(lambda f: loss_fn(f.unflatten()))(flat)
+        updates, state = fast.update(grads, state, flat)
+        return optax.apply_updates(flat, updates), state
+
+    flat = FlatParams.from_tree(params)
+    state = fast.init(flat)
+    for _ in range(4):
+        flat, state = step(flat, state)
+    assert len(traces) == 1
 
 
 def test_nnx_state_round_trip():
