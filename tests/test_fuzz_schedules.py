@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import optaxlr.schedules as sch
-from optaxlr.schedules._base import REGISTRY
+from tests.public_schedules import CONSTRUCTORS
 
 H = 2**31 - 1
 
@@ -94,8 +94,8 @@ def _value(name: str, clean: bool):
 
 @st.composite
 def calls(draw):
-    name = draw(st.sampled_from(sorted(REGISTRY)))
-    params = inspect.signature(REGISTRY[name]).parameters
+    name = draw(st.sampled_from(sorted(CONSTRUCTORS)))
+    params = inspect.signature(CONSTRUCTORS[name]).parameters
     clean = draw(st.booleans())  # every argument of the right kind, or some of any kind
     kwargs = {}
     for p in params.values():
@@ -106,7 +106,7 @@ def calls(draw):
 
 
 def _names_an_argument(message: str, name: str) -> bool:
-    return any(p in message for p in inspect.signature(REGISTRY[name]).parameters)
+    return any(p in message for p in inspect.signature(CONSTRUCTORS[name]).parameters)
 
 
 @settings(max_examples=250, deadline=None, derandomize=True, database=None,
@@ -115,7 +115,7 @@ def _names_an_argument(message: str, name: str) -> bool:
 def test_every_call_is_refused_by_name_or_gives_finite_values(call):
     name, kwargs, steps = call
     try:
-        schedule = REGISTRY[name](**kwargs)
+        schedule = CONSTRUCTORS[name](**kwargs)
     except (ValueError, TypeError) as e:
         assert _names_an_argument(str(e), name), f"{name}({kwargs}): {e!r} names no argument"
         event(f"refused ({type(e).__name__})")

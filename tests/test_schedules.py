@@ -13,7 +13,7 @@ import pytest
 
 import optaxlr
 import optaxlr.schedules as sch
-from optaxlr.schedules._base import REGISTRY
+from tests.public_schedules import CONSTRUCTORS, TOOLS
 from tests.schedule_cases import CASES, COVERS, FAR, INT32_MAX, enable_x64
 
 STEPS = np.array([0, 1, 2, 5, 9, 10, 11, 19, 20, 21, 29, 30, 31, 49, 50, 58, 59, 60, 79, 80,
@@ -26,9 +26,10 @@ def _steps_for(case) -> np.ndarray:
     return np.unique(np.concatenate([STEPS, np.array(edges, np.int32).clip(0)]))
 
 
-def test_every_registered_schedule_has_a_case():
+def test_every_public_schedule_has_a_case():
     covered = {COVERS.get(name, name) for name in CASES}
-    assert covered == set(REGISTRY)
+    assert TOOLS <= set(sch.__all__)
+    assert covered == set(CONSTRUCTORS)
 
 
 # --- behaviour shared by every schedule ---------------------------------------------------
@@ -437,8 +438,20 @@ def test_to_config_rejects_foreign_callables():
         sch.to_config(optax.constant_schedule(0.1))
 
 
-def test_schedule_repr_names_its_arguments():
-    assert repr(sch.step_decay(0.1, 30)) == "step_decay(init_value=0.1, step_size=30, gamma=0.1)"
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_repr_is_a_spec_that_parse_rebuilds(name):
+    # What a user reads in a log or a config dump: a call with every argument, which
+    # `parse` turns back into the same schedule (same config, same values).
+    schedule = CASES[name].make()
+    rebuilt = sch.parse(repr(schedule))
+    assert sch.to_config(rebuilt) == sch.to_config(schedule)
+    steps = _steps_for(CASES[name])
+    np.testing.assert_array_equal(rebuilt(steps), schedule(steps))
+
+
+def test_repr_names_its_arguments():
+    text = repr(sch.step_decay(0.1, 30))
+    assert all(f"{arg}=" in text for arg in ("init_value", "step_size", "gamma"))
 
 
 def test_plot_schedule_returns_a_figure():
