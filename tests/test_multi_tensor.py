@@ -335,7 +335,8 @@ def test_the_state_does_not_grow_with_the_leaf_count():
 
 def test_a_jitted_training_step_traces_once():
     # Each step returns new buffers (and a new FlatParams in the state); the layout is
-    # static, so the next step reuses the compiled program.
+    # static, so the next step reuses the compiled program, and so does a FlatParams
+    # packed again from the same tree (after a restore, say).
     params = make_params()
     fast = multi_tensor(optaxlr.adamw(sch.cosine(1e-2, 10)))
     traces = []
@@ -349,7 +350,10 @@ def test_a_jitted_training_step_traces_once():
 
     flat = FlatParams.from_tree(params)
     state = fast.init(flat)
-    for _ in range(4):
+    for _ in range(2):
+        flat, state = step(flat, state)
+    flat = FlatParams.from_tree(flat.unflatten())
+    for _ in range(2):
         flat, state = step(flat, state)
     assert len(traces) == 1
 
