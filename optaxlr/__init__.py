@@ -9,7 +9,18 @@ many-leaf fast path (`optaxlr.fast`).
 
 from optaxlr import fast, schedules, tools, training, transforms
 from optaxlr._hyperparams import HyperparamRecord, hyperparams, set_hyperparams
-from optaxlr.aliases import adadelta, adagrad, adam, adamw, nadam, radam, rmsprop, sgd
+from optaxlr.aliases import (
+    adadelta,
+    adagrad,
+    adam,
+    adamax,
+    adamw,
+    lion,
+    nadam,
+    radam,
+    rmsprop,
+    sgd,
+)
 from optaxlr.fast import FlatParams, flat_mask, multi_tensor
 from optaxlr.plotting import plot_schedule
 from optaxlr.schedules import Schedule
@@ -33,7 +44,9 @@ from optaxlr.transforms import (
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
+    scale_by_adamax,
     scale_by_learning_rate,
+    scale_by_lion,
     scale_by_nadam,
     scale_by_path,
     scale_by_radam,
@@ -54,6 +67,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "adadelta",
     "adagrad",
     "adam",
+    "adamax",
     "adamw",
     "add_decayed_weights",
     "chain",
@@ -66,6 +80,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "find_lr",
     "flat_mask",
     "hyperparams",
+    "lion",
     "multi_tensor",
     "nadam",
     "param_ema",
@@ -76,7 +91,9 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
     "scale_by_path",
     "scale_by_radam",

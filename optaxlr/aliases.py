@@ -33,7 +33,9 @@ from optaxlr.transforms import (
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
+    scale_by_adamax,
     scale_by_learning_rate,
+    scale_by_lion,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rmsprop,
@@ -42,7 +44,18 @@ from optaxlr.transforms import (
 from optaxlr.transforms._common import check_hyperparam, is_static_zero
 from optaxlr.transforms._fused import scale_and_decouple, trace_and_scale
 
-__all__ = ["adadelta", "adagrad", "adam", "adamw", "nadam", "radam", "rmsprop", "sgd"]
+__all__ = [
+    "adadelta",
+    "adagrad",
+    "adam",
+    "adamax",
+    "adamw",
+    "lion",
+    "nadam",
+    "radam",
+    "rmsprop",
+    "sgd",
+]
 
 
 def _chain(who: str, *parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
@@ -407,4 +420,72 @@ def nadam(
         learning_rate,
         weight_decay,
         decoupled_weight_decay,
+    )
+
+
+def adamax(
+    learning_rate: Hyperparam = 2e-3,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.999,
+    eps: Hyperparam = 1e-8,
+    weight_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Adamax``: Adam with the infinity norm (see `scale_by_adamax`).
+
+    .. math::
+        g_t \leftarrow g_t + \lambda \theta_{t-1}, \quad
+        u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \quad
+        \theta_t = \theta_{t-1} - \frac{\eta_t}{1 - \beta_1^t} \frac{m_t}{u_t}
+
+    ``eps`` sits inside the maximum, as in PyTorch; ``optax.adamax`` adds it to
+    the denominator after the maximum, so the two differ where :math:`|g|` is
+    near ``eps``. The weight decay is PyTorch's coupled L2 (added to the gradient).
+
+    Args:
+      learning_rate: >= 0 (2e-3 in PyTorch), or a schedule.
+      b1: decay of the first moment in [0, 1), or a schedule.
+      b2: decay of the infinity norm in [0, 1), or a schedule.
+      eps: >= 0, or a schedule.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.adamax(2e-3, weight_decay=1e-4)
+    """
+    return _adam_family("adamax", scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, False)
+
+
+def lion(
+    learning_rate: Hyperparam = 1e-4,
+    b1: Hyperparam = 0.9,
+    b2: Hyperparam = 0.99,
+    weight_decay: Hyperparam = 0.0,
+    mask: Any = None,
+) -> optax.GradientTransformation:
+    r"""``lion_pytorch.Lion`` 0.2.5: Lion (Chen et al., 2023, "Symbolic Discovery of ...").
+
+    .. math::
+        \theta_t = (1 - \eta_t \lambda)\, \theta_{t-1}
+            - \eta_t \operatorname{sign}(\beta_1 m_{t-1} + (1 - \beta_1) g_t), \quad
+        m_t = \beta_2 m_{t-1} + (1 - \beta_2) g_t
+
+    The weight decay is decoupled and follows the (scheduled) rate:
+    ``lion_pytorch``'s ``p.mul_(1 - lr * wd)`` before the sign step. This is
+    ``optax.lion`` up to argument names (its ``weight_decay`` defaults to 1e-3,
+    here to ``lion_pytorch``'s 0; its ``mu_dtype`` is not offered). Chain:
+    `scale_by_lion`, then the learning rate and the decoupled decay in one state.
+
+    Args:
+      learning_rate: >= 0 (1e-4 in ``lion_pytorch``), or a schedule.
+      b1: weight of the momentum in the update, in [0, 1), or a schedule.
+      b2: decay of the momentum in [0, 1), or a schedule.
+      weight_decay: decoupled decay >= 0, or a schedule.
+      mask: where to decay (a pytree of booleans or a function of the params).
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.lion(3e-5, weight_decay=1.0)
+    """
+    return _chain(
+        "lion", scale_by_lion(b1, b2), scale_and_decouple(learning_rate, weight_decay, mask)
     )

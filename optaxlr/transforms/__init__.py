@@ -13,12 +13,14 @@ from optax import chain
 from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
 from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
 from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
+from optaxlr.transforms._adamax import ScaleByAdamaxState, scale_by_adamax
 from optaxlr.transforms._clipping import (
     ClipState,
     clip_by_global_norm,
     clip_by_norm,
     clip_by_value,
 )
+from optaxlr.transforms._lion import ScaleByLionState, scale_by_lion
 from optaxlr.transforms._momentum import TraceState, trace
 from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
 from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
@@ -41,7 +43,9 @@ __all__ = [
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
+    "ScaleByAdamaxState",
     "ScaleByLearningRateState",
+    "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPathState",
     "ScaleByRadamState",
@@ -58,7 +62,9 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
     "scale_by_learning_rate",
+    "scale_by_lion",
     "scale_by_nadam",
     "scale_by_path",
     "scale_by_radam",
