@@ -37,6 +37,8 @@ EXTRA = {
     "adam": {"amsgrad": True, "weight_decay": 1e-3},
     "adamw": {},
     "nadam": {"decoupled_weight_decay": True, "weight_decay": 1e-2},
+    "adamax": {"weight_decay": 1e-2},
+    "lion": {"weight_decay": 1e-2},
 }
 
 

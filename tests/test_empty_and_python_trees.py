@@ -89,6 +89,13 @@ CASES = {
     # RAdam is unrectified (a bias-corrected momentum step) for its first steps in both.
     "radam": (lambda: optaxlr.radam(1e-3), lambda: optax.radam(1e-3)),
     "nadam": (lambda: optaxlr.nadam(2e-3), lambda: _numpy_nadam(2e-3)),
+    # optax adds adamax's eps after the maximum, torch inside: equal for |g| >> eps.
+    "adamax": (lambda: optaxlr.adamax(2e-3), lambda: optax.adamax(2e-3)),
+    "lion": (lambda: optaxlr.lion(1e-4), lambda: optax.lion(1e-4, weight_decay=0.0)),
+    "lion_wd": (
+        lambda: optaxlr.lion(1e-4, weight_decay=0.1),
+        lambda: optax.lion(1e-4, weight_decay=0.1),
+    ),
     # transformations
     "scale_by_learning_rate": (
         lambda: T.scale_by_learning_rate(0.1),
@@ -118,6 +125,8 @@ CASES = {
         lambda: optax.chain(T.scale_by_nadam(), T.scale_by_learning_rate(2e-3)),
         lambda: _numpy_nadam(2e-3),
     ),
+    "scale_by_adamax": (lambda: T.scale_by_adamax(), lambda: optax.scale_by_adamax()),
+    "scale_by_lion": (lambda: T.scale_by_lion(), lambda: optax.scale_by_lion()),
     "add_decayed_weights": (
         lambda: T.add_decayed_weights(0.1),
         lambda: optax.add_decayed_weights(0.1),

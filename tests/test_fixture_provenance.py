@@ -33,6 +33,10 @@ PROVENANCE = {
     "plateau.json": ("scripts/generate_plateau_fixtures.py", ("torch", "keras")),
     "optimizers.npz": ("scripts/generate_optimizer_fixtures.py", ("torch",)),
     "optimizer_dtypes.npz": ("scripts/generate_dtype_fixtures.py", ("torch",)),
+    "optimizers_2026.npz": (
+        "scripts/generate_new_optimizer_fixtures.py",
+        ("torch", "lion_pytorch"),
+    ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
 }
 
@@ -124,7 +128,7 @@ class StubLoader(importlib.abc.Loader):
 
 class StubAbsentPeers(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai"}:
+        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch"}:
             return importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
         return None
 

@@ -184,6 +184,8 @@ KEYS = {
     "adadelta": ["rho", "eps", "learning_rate"],
     "radam": ["step", "b1", "b2", "eps", "learning_rate"],
     "nadam": ["step", "b1", "b2", "eps", "momentum_decay", "learning_rate"],
+    "adamax": ["step", "b1", "b2", "eps", "learning_rate"],
+    "lion": ["b1", "b2", "learning_rate"],
 }
 
 

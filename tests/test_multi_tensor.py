@@ -158,6 +158,8 @@ ALIASES = {
     "adagrad": lambda: optaxlr.adagrad(lr_decay=1e-3, weight_decay=1e-3),
     "rmsprop": lambda: optaxlr.rmsprop(momentum=0.9, centered=True),
     "adadelta": lambda: optaxlr.adadelta(weight_decay=1e-3),
+    "adamax": lambda: optaxlr.adamax(sch.cosine(1e-2, 20), weight_decay=1e-3),
+    "lion": lambda: optaxlr.lion(sch.cosine(1e-3, 20), b1=0.95, weight_decay=0.1),
     "inject_hyperparams": lambda: optax.inject_hyperparams(optaxlr.adamw)(learning_rate=1e-2),
 }
 

@@ -162,6 +162,20 @@ PAIRS = {
         lambda: optaxlr.nadam(2e-3, weight_decay=0.1, decoupled_weight_decay=True),
         lambda: _decoupled_chain(T.scale_by_nadam(), 2e-3, 0.1),
     ),
+    "lion_masked": (
+        lambda: optaxlr.lion(SCHED, weight_decay=0.1, mask={"w": True, "b": False}),
+        lambda: optax.chain(
+            T.scale_by_lion(),
+            T.scale_by_learning_rate(SCHED),
+            T.decoupled_weight_decay(SCHED, 0.1, mask={"w": True, "b": False}),
+        ),
+    ),
+    "adamax_l2": (
+        lambda: optaxlr.adamax(SCHED, weight_decay=0.1),
+        lambda: optax.chain(
+            T.add_decayed_weights(0.1), T.scale_by_adamax(), T.scale_by_learning_rate(SCHED)
+        ),
+    ),
 }
 
 # Half precision: the fused step rounds once fewer (the rate multiplies the float32 value).
