@@ -90,7 +90,7 @@ PAIRS: dict[str, Pair] = {
     "nadam (other math)": (lambda: optax.nadam(LR), lambda: optaxlr.nadam(LR)),
     "radam (other math)": (lambda: optax.radam(LR), lambda: optaxlr.radam(LR)),
     "adadelta (other math)": (lambda: optax.adadelta(1.0), lambda: optaxlr.adadelta(1.0)),
-    # optax's adamax adds eps after the maximum (torch: inside), one add either way.
+    # The same rule as optax.adamax (eps inside the max in both).
     "adamax": (lambda: optax.adamax(LR), lambda: optaxlr.adamax(LR)),
     "lion": (
         lambda: optax.lion(LR, weight_decay=1e-2),

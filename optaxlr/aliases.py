@@ -437,9 +437,9 @@ def adamax(
         u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \quad
         \theta_t = \theta_{t-1} - \frac{\eta_t}{1 - \beta_1^t} \frac{m_t}{u_t}
 
-    ``eps`` sits inside the maximum, as in PyTorch; ``optax.adamax`` adds it to
-    the denominator after the maximum, so the two differ where :math:`|g|` is
-    near ``eps``. The weight decay is PyTorch's coupled L2 (added to the gradient).
+    ``eps`` sits inside the maximum, as in PyTorch and ``optax.adamax``; the weight
+    decay is PyTorch's coupled L2 (added to the gradient), which ``optax.adamax``
+    does not have.
 
     Args:
       learning_rate: >= 0 (2e-3 in PyTorch), or a schedule.

@@ -52,9 +52,8 @@ def scale_by_adamax(
         \Delta_t = \frac{m_t}{(1 - \beta_1^t)\, u_t}
 
     (:math:`t` counts from 1): ``eps`` is added inside the maximum and only the
-    first moment is bias-corrected, as PyTorch does. ``optax.scale_by_adamax``
-    instead adds ``eps`` after the maximum (:math:`m_t / (u_t + \epsilon)` with
-    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|)`).
+    first moment is bias-corrected, as PyTorch does and as
+    ``optax.scale_by_adamax`` does too.
 
     Complex parameters are updated as their real view, as PyTorch does.
 
