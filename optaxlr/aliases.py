@@ -13,6 +13,10 @@ Terms that are off (a weight decay or momentum given as the number 0) are left
 out of the chain, so they cost nothing and are not reported; pass an array or a
 schedule to keep them in.
 
+Every alias that mirrors a ``torch.optim`` class takes its ``maximize``: the
+gradients are negated before anything else (before the L2 weight decay), as
+PyTorch does, with no state of its own.
+
 Trajectories match ``torch.optim`` step for step (float32, rtol 1e-5 over 200
 steps, see ``tests/test_optimizer_fixtures.py``).
 """
@@ -58,10 +62,17 @@ __all__ = [
 ]
 
 
-def _chain(who: str, *parts: optax.GradientTransformation | None) -> optax.GradientTransformation:
-    """``optax.chain`` of the parts that are on, whose update names a state that doesn't fit."""
+def _chain(
+    who: str, *parts: optax.GradientTransformation | None, maximize: bool = False
+) -> optax.GradientTransformation:
+    """``optax.chain`` of the parts that are on, whose update names a state that doesn't fit.
+
+    ``maximize`` negates the incoming gradients first, as PyTorch's ``maximize``
+    (before the weight decay): no state of its own, and off it changes nothing.
+    """
     members = [p for p in parts if p is not None]
     chained = optax.chain(*members)
+    negate = check_bool("maximize", maximize)
 
     def update_fn(updates, state, params=None, **extra_args):
         if type(state) is not tuple or len(state) != len(members):
@@ -70,6 +81,8 @@ def _chain(who: str, *parts: optax.GradientTransformation | None) -> optax.Gradi
                 f"{len(members)}), got {type(state).__name__}"
                 + (f" of {len(state)}" if isinstance(state, tuple) else "")
             )
+        if negate:
+            updates = jax.tree.map(jnp.negative, updates)
         return chained.update(updates, state, params, **extra_args)
 
     return optax.GradientTransformationExtraArgs(chained.init, update_fn)
@@ -80,11 +93,13 @@ def _decay(weight_decay: Any) -> optax.GradientTransformation | None:
 
 
 def sgd(
-    learning_rate: Hyperparam,
+    learning_rate: Hyperparam = 1e-3,
     momentum: Hyperparam = 0.0,
     dampening: Hyperparam = 0.0,
     nesterov: bool = False,
     weight_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.SGD``: gradient descent with optional momentum and L2 weight decay.
 
@@ -98,11 +113,12 @@ def sgd(
     ``scale_by_learning_rate(learning_rate)``; the last two are one state.
 
     Args:
-      learning_rate: >= 0, or a schedule (no default, as in PyTorch).
+      learning_rate: >= 0 (1e-3 in PyTorch 2.13), or a schedule.
       momentum: in [0, 1], or a schedule (e.g. ``one_cycle_momentum``).
       dampening: in [0, 1], or a schedule.
       nesterov: Nesterov momentum; needs momentum > 0 and dampening 0.
       weight_decay: L2 coefficient >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
@@ -117,7 +133,7 @@ def sgd(
         step = scale_by_learning_rate(learning_rate)
     else:
         step = trace_and_scale(momentum, nesterov, dampening, learning_rate)
-    return _chain("sgd", _decay(weight_decay), step)
+    return _chain("sgd", _decay(weight_decay), step, maximize=maximize)
 
 
 def _decayed_learning_rate(learning_rate: Hyperparam, lr_decay: Hyperparam) -> Callable:
@@ -135,6 +151,8 @@ def adagrad(
     eps: Hyperparam = 1e-10,
     weight_decay: Hyperparam = 0.0,
     lr_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Adagrad``.
 
@@ -152,6 +170,7 @@ def adagrad(
       eps: >= 0, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
       lr_decay: PyTorch's ``lr_decay`` >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
@@ -168,6 +187,7 @@ def adagrad(
         _decay(weight_decay),
         scale_by_adagrad(initial_accumulator_value, eps),
         scale_by_learning_rate(lr),
+        maximize=maximize,
     )
 
 
@@ -178,6 +198,8 @@ def rmsprop(
     momentum: Hyperparam = 0.0,
     centered: bool = False,
     weight_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.RMSprop``.
 
@@ -200,6 +222,7 @@ def rmsprop(
       momentum: in [0, 1], or a schedule.
       centered: centered RMSprop.
       weight_decay: L2 coefficient >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
@@ -215,6 +238,7 @@ def rmsprop(
         scale_by_learning_rate(learning_rate)
         if is_static_zero(momentum)
         else trace_and_scale(momentum, False, 0.0, learning_rate),
+        maximize=maximize,
     )
 
 
@@ -228,6 +252,8 @@ def adam(
     *,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Adam``, whose ``weight_decay`` is coupled L2 (added to the gradient).
 
@@ -236,31 +262,37 @@ def adam(
         \theta_t = \theta_{t-1} - \frac{\eta_t}{1 - \beta_1^t}
             \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
 
-    For decoupled weight decay use `adamw`. ``b1`` may be a schedule (one-cycle
-    momentum cycling writes Adam's ``b1``).
+    With ``decoupled_weight_decay=True`` it is `adamw` (PyTorch 2.13's ``Adam``
+    flag: ``AdamW`` is that ``Adam``), with ``weight_decay`` still defaulting to 0.
+    ``b1`` may be a schedule (one-cycle momentum cycling writes Adam's ``b1``).
 
     Args:
       learning_rate: >= 0, or a schedule.
       b1: decay of the first moment in [0, 1), or a schedule.
       b2: decay of the second moment in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
-      weight_decay: L2 coefficient >= 0, or a schedule.
+      weight_decay: >= 0, or a schedule; coupled L2 unless
+        ``decoupled_weight_decay``.
       amsgrad: use the running maximum of the second moment.
       mu_dtype: dtype of the first moment (default: the parameters', float32
         for float16).
       nu_dtype: dtype of the second moment (default: the parameters', float32
         for float16).
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
+      decoupled_weight_decay: decay the weights instead of the gradient (`adamw`).
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.adam(optaxlr.schedules.one_cycle(1e-2, 1000),
       ...                    b1=optaxlr.schedules.one_cycle_momentum(1000))
     """
-    return _chain(
+    return _adam_family(
         "adam",
-        _decay(weight_decay),
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
-        scale_by_learning_rate(learning_rate),
+        learning_rate,
+        weight_decay,
+        decoupled_weight_decay,
+        maximize,
     )
 
 
@@ -275,6 +307,7 @@ def adamw(
     *,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.AdamW``: Adam with decoupled weight decay.
 
@@ -303,6 +336,7 @@ def adamw(
         for float16).
       nu_dtype: dtype of the second moment (default: the parameters', float32
         for float16).
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import jax, optaxlr
@@ -313,6 +347,7 @@ def adamw(
         "adamw",
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_and_decouple(learning_rate, weight_decay, mask),
+        maximize=maximize,
     )
 
 
@@ -321,6 +356,8 @@ def adadelta(
     rho: Hyperparam = 0.9,
     eps: Hyperparam = 1e-6,
     weight_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Adadelta``.
 
@@ -335,6 +372,7 @@ def adadelta(
       rho: in [0, 1], or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
@@ -345,6 +383,7 @@ def adadelta(
         _decay(weight_decay),
         scale_by_adadelta(rho, eps),
         scale_by_learning_rate(learning_rate),
+        maximize=maximize,
     )
 
 
@@ -354,11 +393,20 @@ def _adam_family(
     learning_rate: Hyperparam,
     weight_decay: Hyperparam,
     decoupled: bool,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     """Coupled L2 before the preconditioner, or decoupled decay after the learning rate."""
     if check_bool("decoupled_weight_decay", decoupled):
-        return _chain(who, preconditioner, scale_and_decouple(learning_rate, weight_decay))
-    return _chain(who, _decay(weight_decay), preconditioner, scale_by_learning_rate(learning_rate))
+        return _chain(
+            who, preconditioner, scale_and_decouple(learning_rate, weight_decay), maximize=maximize
+        )
+    return _chain(
+        who,
+        _decay(weight_decay),
+        preconditioner,
+        scale_by_learning_rate(learning_rate),
+        maximize=maximize,
+    )
 
 
 def radam(
@@ -368,6 +416,8 @@ def radam(
     eps: Hyperparam = 1e-8,
     weight_decay: Hyperparam = 0.0,
     decoupled_weight_decay: bool = False,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.RAdam``: Adam with the variance rectification of `scale_by_radam`.
 
@@ -379,13 +429,19 @@ def radam(
       weight_decay: >= 0, or a schedule; coupled L2 unless
         ``decoupled_weight_decay`` (then AdamW-style, as PyTorch's flag).
       decoupled_weight_decay: decay the weights instead of the gradient.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.radam(1e-3, weight_decay=1e-2, decoupled_weight_decay=True)
     """
     return _adam_family(
-        "radam", scale_by_radam(b1, b2, eps), learning_rate, weight_decay, decoupled_weight_decay
+        "radam",
+        scale_by_radam(b1, b2, eps),
+        learning_rate,
+        weight_decay,
+        decoupled_weight_decay,
+        maximize,
     )
 
 
@@ -397,6 +453,8 @@ def nadam(
     weight_decay: Hyperparam = 0.0,
     momentum_decay: Hyperparam = 4e-3,
     decoupled_weight_decay: bool = False,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.NAdam`` (with its momentum decay, see `scale_by_nadam`).
 
@@ -409,6 +467,7 @@ def nadam(
         ``decoupled_weight_decay``.
       momentum_decay: >= 0, or a schedule.
       decoupled_weight_decay: decay the weights instead of the gradient.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
@@ -420,6 +479,7 @@ def nadam(
         learning_rate,
         weight_decay,
         decoupled_weight_decay,
+        maximize,
     )
 
 
@@ -429,6 +489,8 @@ def adamax(
     b2: Hyperparam = 0.999,
     eps: Hyperparam = 1e-8,
     weight_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Adamax``: Adam with the infinity norm (see `scale_by_adamax`).
 
@@ -447,12 +509,15 @@ def adamax(
       b2: decay of the infinity norm in [0, 1), or a schedule.
       eps: >= 0, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.adamax(2e-3, weight_decay=1e-4)
     """
-    return _adam_family("adamax", scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, False)
+    return _adam_family(
+        "adamax", scale_by_adamax(b1, b2, eps), learning_rate, weight_decay, False, maximize
+    )
 
 
 def lion(

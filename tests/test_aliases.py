@@ -22,13 +22,21 @@ ALIASES = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "adadelta", "radam", "n
 
 # torch.optim's defaults, as optaxlr's keyword names.
 TORCH_DEFAULTS = {
-    "sgd": {"momentum": 0.0, "dampening": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "sgd": {
+        "learning_rate": 1e-3,
+        "momentum": 0.0,
+        "dampening": 0.0,
+        "nesterov": False,
+        "weight_decay": 0.0,
+        "maximize": False,
+    },
     "adagrad": {
         "learning_rate": 0.01,
         "initial_accumulator_value": 0.0,
         "eps": 1e-10,
         "weight_decay": 0.0,
         "lr_decay": 0.0,
+        "maximize": False,
     },
     "rmsprop": {
         "learning_rate": 0.01,
@@ -37,6 +45,7 @@ TORCH_DEFAULTS = {
         "momentum": 0.0,
         "centered": False,
         "weight_decay": 0.0,
+        "maximize": False,
     },
     "adam": {
         "learning_rate": 1e-3,
@@ -45,6 +54,8 @@ TORCH_DEFAULTS = {
         "eps": 1e-8,
         "weight_decay": 0.0,
         "amsgrad": False,
+        "maximize": False,
+        "decoupled_weight_decay": False,
     },
     "adamw": {
         "learning_rate": 1e-3,
@@ -53,8 +64,15 @@ TORCH_DEFAULTS = {
         "eps": 1e-8,
         "weight_decay": 1e-2,
         "amsgrad": False,
+        "maximize": False,
     },
-    "adadelta": {"learning_rate": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+    "adadelta": {
+        "learning_rate": 1.0,
+        "rho": 0.9,
+        "eps": 1e-6,
+        "weight_decay": 0.0,
+        "maximize": False,
+    },
     "radam": {
         "learning_rate": 1e-3,
         "b1": 0.9,
@@ -62,6 +80,7 @@ TORCH_DEFAULTS = {
         "eps": 1e-8,
         "weight_decay": 0.0,
         "decoupled_weight_decay": False,
+        "maximize": False,
     },
     "nadam": {
         "learning_rate": 2e-3,
@@ -71,6 +90,7 @@ TORCH_DEFAULTS = {
         "weight_decay": 0.0,
         "momentum_decay": 4e-3,
         "decoupled_weight_decay": False,
+        "maximize": False,
     },
 }
 
@@ -374,6 +394,8 @@ INVALID = [
     ("nadam", {"weight_decay": -1.0}, ValueError, "weight_decay"),
     ("nadam", {"momentum_decay": -4e-3}, ValueError, "momentum_decay"),
     ("nadam", {"decoupled_weight_decay": "no"}, TypeError, "decoupled_weight_decay"),
+    ("adam", {"decoupled_weight_decay": 1}, TypeError, "decoupled_weight_decay"),
+    *[(name, {"maximize": "yes"}, TypeError, "maximize") for name in ALIASES],
 ]
 
 

@@ -38,6 +38,8 @@ PROVENANCE = {
         ("torch", "lion_pytorch"),
     ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
+    "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
+    "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),
 }
 
 
