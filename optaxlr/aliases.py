@@ -38,13 +38,16 @@ from optaxlr.transforms import (
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
+    scale_by_asgd,
     scale_by_learning_rate,
     scale_by_lion,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rmsprop,
+    scale_by_rprop,
     trace,
 )
+from optaxlr.transforms._asgd import ScaleByAsgdState
 from optaxlr.transforms._common import check_hyperparam, is_static_zero
 from optaxlr.transforms._fused import scale_and_decouple, trace_and_scale
 
@@ -54,10 +57,13 @@ __all__ = [
     "adam",
     "adamax",
     "adamw",
+    "asgd",
+    "asgd_average",
     "lion",
     "nadam",
     "radam",
     "rmsprop",
+    "rprop",
     "sgd",
 ]
 
@@ -554,3 +560,99 @@ def lion(
     return _chain(
         "lion", scale_by_lion(b1, b2), scale_and_decouple(learning_rate, weight_decay, mask)
     )
+
+
+def rprop(
+    learning_rate: Hyperparam = 1e-2,
+    etas: tuple[Hyperparam, Hyperparam] = (0.5, 1.2),
+    step_sizes: tuple[Hyperparam, Hyperparam] = (1e-6, 50.0),
+) -> optax.GradientTransformation:
+    r"""``torch.optim.Rprop``: resilient backpropagation (see `scale_by_rprop`).
+
+    Every element moves by its own step size against the sign of its gradient; the
+    step size grows by ``eta_plus`` while the sign holds and shrinks by ``eta_minus``
+    where it flips (that element then skips a step), within ``step_sizes``.
+
+    ``learning_rate`` is the *initial* step size, read once at ``init`` as PyTorch
+    reads ``lr``: a schedule is refused, and changing it after ``init`` changes only
+    what ``optaxlr.hyperparams`` reports. ``etas`` and ``step_sizes`` are pairs as in
+    PyTorch; each element may be a schedule. Rprop is meant for full-batch
+    gradients: on noisy minibatches its signs flip at random. optax has no Rprop.
+
+    Args:
+      learning_rate: the initial step size, >= 0 (1e-2 in PyTorch).
+      etas: ``(eta_minus, eta_plus)``, ``0 < eta_minus < 1 < eta_plus``.
+      step_sizes: ``(step_size_min, step_size_max)``, ``0 <= min <= max``.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.rprop(1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0))
+    """
+    return _chain("rprop", scale_by_rprop(learning_rate, etas, step_sizes))
+
+
+def asgd(
+    learning_rate: Hyperparam = 1e-2,
+    lambd: Hyperparam = 1e-4,
+    alpha: Hyperparam = 0.75,
+    t0: Hyperparam = 1e6,
+    weight_decay: Hyperparam = 0.0,
+) -> optax.GradientTransformation:
+    r"""``torch.optim.ASGD``: averaged SGD (see `scale_by_asgd`).
+
+    .. math::
+        \eta_t = \frac{\gamma}{(1 + \lambda \gamma (t - 1))^{\alpha}}, \quad
+        \theta_t = \theta_{t-1} (1 - \lambda \eta_t) - \eta_t (g_t + w \theta_{t-1})
+
+    and the average :math:`\bar\theta_t = \bar\theta_{t-1} + \mu_t (\theta_t -
+    \bar\theta_{t-1})` with :math:`\mu_t = 1 / \max(1, t - 1 - t_0)`, which is
+    :math:`\theta_t` itself until ``t0`` updates have been made. Read the average
+    with `asgd_average` (evaluate on it, keep training on the parameters).
+    ``update`` needs ``params``. optax has no ASGD.
+
+    Args:
+      learning_rate: >= 0 (1e-2 in PyTorch), or a schedule.
+      lambd: decay term >= 0, or a schedule.
+      alpha: power of the rate's decay >= 0, or a schedule.
+      t0: the update count from which the averaging starts, or a schedule.
+      weight_decay: L2 coefficient >= 0, or a schedule.
+
+    Example:
+      >>> import optaxlr
+      >>> opt = optaxlr.asgd(1e-2, t0=1000.0)
+    """
+    return _chain("asgd", scale_by_asgd(learning_rate, lambd, alpha, t0, weight_decay))
+
+
+def asgd_average(state: Any) -> Any:
+    """The averaged parameters ``ax`` of `asgd` (or `scale_by_asgd`) in an optimizer state.
+
+    ``state`` may be the alias's own state or any state holding it (a chain,
+    ``optax.inject_hyperparams``, ``optaxlr.multi_tensor``, where the average is a
+    `FlatParams`, or an ``nnx.Optimizer``'s ``opt_state``). The average has the
+    parameters' structure (float32 leaves for float16 parameters); it equals the
+    parameters until ``t0`` updates have been made, and is zeros before the first.
+
+    Raises:
+      ValueError: if ``state`` holds no ASGD state, or more than one.
+
+    Example:
+      >>> import jax.numpy as jnp, optaxlr
+      >>> opt = optaxlr.asgd(0.1, lambd=0.0, t0=0.0)
+      >>> params = {"w": jnp.ones(2)}
+      >>> state = opt.init(params)
+      >>> updates, state = opt.update({"w": jnp.ones(2)}, state, params)
+      >>> optaxlr.asgd_average(state)["w"]
+      Array([0.9, 0.9], dtype=float32)
+    """
+    found = [
+        s
+        for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
+        if isinstance(s, ScaleByAsgdState)
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            "asgd_average: the state must hold exactly one ASGD state (of optaxlr.asgd or "
+            f"scale_by_asgd), found {len(found)}"
+        )
+    return found[0].ax

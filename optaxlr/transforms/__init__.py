@@ -14,6 +14,7 @@ from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
 from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
 from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
 from optaxlr.transforms._adamax import ScaleByAdamaxState, scale_by_adamax
+from optaxlr.transforms._asgd import ScaleByAsgdState, scale_by_asgd
 from optaxlr.transforms._clipping import (
     ClipState,
     clip_by_global_norm,
@@ -27,6 +28,7 @@ from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_pat
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
+from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
 from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
 from optaxlr.transforms._weight_decay import (
     AddDecayedWeightsState,
@@ -44,12 +46,14 @@ __all__ = [
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAdamaxState",
+    "ScaleByAsgdState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPathState",
     "ScaleByRadamState",
     "ScaleByRmspropState",
+    "ScaleByRpropState",
     "TraceState",
     "add_decayed_weights",
     "chain",
@@ -63,11 +67,13 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_asgd",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
     "scale_by_path",
     "scale_by_radam",
     "scale_by_rmsprop",
+    "scale_by_rprop",
     "trace",
 ]
