@@ -58,7 +58,6 @@ __all__ = [
     "adamax",
     "adamw",
     "asgd",
-    "asgd_average",
     "lion",
     "nadam",
     "radam",

@@ -39,6 +39,8 @@ EXTRA = {
     "nadam": {"decoupled_weight_decay": True, "weight_decay": 1e-2},
     "adamax": {"weight_decay": 1e-2},
     "lion": {"weight_decay": 1e-2},
+    "rprop": {"etas": (0.4, 1.3)},
+    "asgd": {"t0": 2.0, "weight_decay": 1e-2},
 }
 
 

@@ -186,6 +186,8 @@ KEYS = {
     "nadam": ["step", "b1", "b2", "eps", "momentum_decay", "learning_rate"],
     "adamax": ["step", "b1", "b2", "eps", "learning_rate"],
     "lion": ["b1", "b2", "learning_rate"],
+    "rprop": ["eta_minus", "eta_plus", "step_size_min", "step_size_max", "learning_rate"],
+    "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
 }
 
 

@@ -160,6 +160,8 @@ ALIASES = {
     "adadelta": lambda: optaxlr.adadelta(weight_decay=1e-3),
     "adamax": lambda: optaxlr.adamax(sch.cosine(1e-2, 20), weight_decay=1e-3),
     "lion": lambda: optaxlr.lion(sch.cosine(1e-3, 20), b1=0.95, weight_decay=0.1),
+    "rprop": lambda: optaxlr.rprop(etas=(0.4, 1.3), step_sizes=(1e-6, sch.cosine(1.0, 20))),
+    "asgd": lambda: optaxlr.asgd(sch.cosine(1e-2, 20), t0=3.0, weight_decay=1e-3),
     "inject_hyperparams": lambda: optax.inject_hyperparams(optaxlr.adamw)(learning_rate=1e-2),
 }
 

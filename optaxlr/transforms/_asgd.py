@@ -114,16 +114,15 @@ def scale_by_asgd(
         k = jnp.asarray(state.count, dtype)
         eta = (lr / (1 + lam * lr * k) ** values["alpha"]).astype(dtype)
         mu = (1 / jnp.maximum(1, k - values["t0"])).astype(dtype)
-        shrink = (1 - lam * eta).astype(dtype)
+        decay_rate = (lam * eta).astype(dtype)
 
         @real_view
         def leaf(g, p, ax):
             g32, p32 = upcast(g), upcast(p)
             if decay:
                 g32 = g32 + wd * p32
-            new_p = p32 * shrink
-            new_p = new_p - eta * g32
-            step = (new_p - p32).astype(g.dtype)
+            # theta (1 - lambd eta) - eta g, as an update (one rounding fewer than torch).
+            step = (-(p32 * decay_rate) - eta * g32).astype(g.dtype)
             # The parameters optax.apply_updates will produce, in their own dtype.
             applied = upcast((p + step).astype(p.dtype))
             ax32 = upcast(ax)
