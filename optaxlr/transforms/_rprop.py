@@ -115,7 +115,7 @@ def scale_by_rprop(
 
     def init_fn(params):
         check_params(who, params)
-        lr = spec.hparams["learning_rate"]
+        lr = jnp.asarray(spec.hparams["learning_rate"])  # never a schedule (refused above)
 
         def start(p):
             dtype = moment_dtype(p)
