@@ -565,6 +565,8 @@ def rprop(
     learning_rate: Hyperparam = 1e-2,
     etas: tuple[Hyperparam, Hyperparam] = (0.5, 1.2),
     step_sizes: tuple[Hyperparam, Hyperparam] = (1e-6, 50.0),
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.Rprop``: resilient backpropagation (see `scale_by_rprop`).
 
@@ -582,12 +584,13 @@ def rprop(
       learning_rate: the initial step size, >= 0 (1e-2 in PyTorch).
       etas: ``(eta_minus, eta_plus)``, ``0 < eta_minus < 1 < eta_plus``.
       step_sizes: ``(step_size_min, step_size_max)``, ``0 <= min <= max``.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.rprop(1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0))
     """
-    return _chain("rprop", scale_by_rprop(learning_rate, etas, step_sizes))
+    return _chain("rprop", scale_by_rprop(learning_rate, etas, step_sizes), maximize=maximize)
 
 
 def asgd(
@@ -596,6 +599,8 @@ def asgd(
     alpha: Hyperparam = 0.75,
     t0: Hyperparam = 1e6,
     weight_decay: Hyperparam = 0.0,
+    *,
+    maximize: bool = False,
 ) -> optax.GradientTransformation:
     r"""``torch.optim.ASGD``: averaged SGD (see `scale_by_asgd`).
 
@@ -615,12 +620,15 @@ def asgd(
       alpha: power of the rate's decay >= 0, or a schedule.
       t0: the update count from which the averaging starts, or a schedule.
       weight_decay: L2 coefficient >= 0, or a schedule.
+      maximize: maximize the objective: negate the gradients first, as PyTorch.
 
     Example:
       >>> import optaxlr
       >>> opt = optaxlr.asgd(1e-2, t0=1000.0)
     """
-    return _chain("asgd", scale_by_asgd(learning_rate, lambd, alpha, t0, weight_decay))
+    return _chain(
+        "asgd", scale_by_asgd(learning_rate, lambd, alpha, t0, weight_decay), maximize=maximize
+    )
 
 
 def asgd_average(state: Any) -> Any:

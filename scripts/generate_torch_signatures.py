@@ -44,6 +44,8 @@ CLASSES = {
     "RAdam": "radam",
     "NAdam": "nadam",
     "Adamax": "adamax",
+    "Rprop": "rprop",
+    "ASGD": "asgd",
 }
 
 STEPS = 20

@@ -36,6 +36,8 @@ ALIASES = {
     "radam": dict(weight_decay=1e-2),
     "nadam": dict(weight_decay=1e-2, decoupled_weight_decay=True),
     "adamax": dict(weight_decay=1e-2),
+    "rprop": dict(etas=(0.4, 1.3)),
+    "asgd": dict(weight_decay=1e-2, t0=2.0),
 }
 
 

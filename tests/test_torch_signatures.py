@@ -65,7 +65,15 @@ def _fixture() -> dict:
 
 
 def _same(ours, theirs) -> bool:
-    """Equal defaults, a bool only to a bool (``False == 0`` is not a match)."""
+    """Equal defaults, a bool only to a bool (``False == 0`` is not a match); a pair such
+    as Rprop's ``etas`` element by element (JSON stores torch's tuple as a list)."""
+    if isinstance(ours, tuple | list) or isinstance(theirs, tuple | list):
+        return (
+            isinstance(ours, tuple | list)
+            and isinstance(theirs, tuple | list)
+            and len(ours) == len(theirs)
+            and all(_same(a, b) for a, b in zip(ours, theirs, strict=True))
+        )
     if isinstance(ours, bool) or isinstance(theirs, bool):
         return type(ours) is type(theirs) and ours == theirs
     return ours == theirs
