@@ -39,7 +39,12 @@ EXTRA = {
     "nadam": {"decoupled_weight_decay": True, "weight_decay": 1e-2},
     "adamax": {"weight_decay": 1e-2},
     "lion": {"weight_decay": 1e-2},
-    "rprop": {"etas": (0.4, 1.3)},
+    # Rprop's rate is its initial step size (no schedule): its step-size bound is scheduled.
+    "rprop": {
+        "learning_rate": 1e-2,
+        "etas": (0.4, 1.3),
+        "step_sizes": (1e-6, optaxlr.schedules.linear(50.0, 10.0, 20)),
+    },
     "asgd": {"t0": 2.0, "weight_decay": 1e-2},
 }
 
@@ -50,7 +55,7 @@ def _alias_names() -> list[str]:
 
 def _optimizer(name: str) -> optax.GradientTransformationExtraArgs:
     lr = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.05, 20), warmup_steps=3)
-    alias = getattr(optaxlr, name)(learning_rate=lr, **EXTRA.get(name, {}))
+    alias = getattr(optaxlr, name)(**{"learning_rate": lr, **EXTRA.get(name, {})})
     inner = optax.chain(alias, training.param_ema(0.9), training.update_ratio_monitor())
     return training.skip_nonfinite(
         optax.chain(

@@ -73,7 +73,10 @@ else:
     }
     LR = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.1, 100), warmup_steps=5)
     ALIAS_EXTRA = {"sgd": {"momentum": 0.9}, "rmsprop": {"momentum": 0.9, "centered": True},
-                   "adam": {"amsgrad": True}}
+                   "adam": {"amsgrad": True},
+                   # Rprop's rate is its initial step size: its step-size bound is scheduled.
+                   "rprop": {"learning_rate": 1e-2,
+                             "step_sizes": (1e-6, optaxlr.schedules.linear(50.0, 10.0, 100))}}
     TRANSFORM_ARGS = {
         "add_decayed_weights": {"weight_decay": 1e-2},
         "clip_by_global_norm": {"max_norm": 1.0},
@@ -89,8 +92,8 @@ else:
         """Every optaxlr transformation, built with a schedule where it takes one."""
         out = {}
         for name in optaxlr.aliases.__all__:
-            out[f"alias/{name}"] = getattr(optaxlr, name)(learning_rate=LR,
-                                                          **ALIAS_EXTRA.get(name, {}))
+            out[f"alias/{name}"] = getattr(optaxlr, name)(
+                **{"learning_rate": LR, **ALIAS_EXTRA.get(name, {})})
         for name in optaxlr.transforms.__all__:
             fn = getattr(optaxlr.transforms, name)
             if name[0].islower() and name not in {"path_to_str", "chain", "per_parameter"}:

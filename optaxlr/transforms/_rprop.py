@@ -120,7 +120,7 @@ def scale_by_rprop(
         def start(p):
             dtype = moment_dtype(p)
             value = lr * (1 + 1j) if jnp.iscomplexobj(p) else lr
-            return jnp.full(p.shape, value, dtype)
+            return jnp.full_like(p, value, dtype)  # like p: its shape and sharding
 
         prev = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=moment_dtype(p)), params)
         step_size = jax.tree.map(start, params)
