@@ -12,6 +12,7 @@ import numpy as np
 import optax
 
 from optaxlr._hyperparams import HyperparamRecord
+from optaxlr._validation import check_callable
 from optaxlr.transforms._common import (
     NONNEGATIVE,
     Hyperparam,
@@ -50,8 +51,10 @@ def _is_bool(x: Any) -> bool:
 
 def check_mask(mask: Mask) -> Mask:
     """``None``, a function of the parameters, or a tree of booleans."""
-    if mask is None or callable(mask):
+    if mask is None:
         return mask
+    if callable(mask):
+        return check_callable("mask", mask, num_args=1)
     leaves = jax.tree.leaves(mask)
     if not leaves or not all(_is_bool(m) for m in leaves):
         raise TypeError(
@@ -65,7 +68,17 @@ def decay_mask(mask: Mask, params: Any) -> list[bool]:
     """The mask as one boolean per leaf of ``params`` (all True without a mask)."""
     if mask is None:
         return [True] * len(jax.tree.leaves(params))
-    rule = mask if callable(mask) else (lambda _: mask)
+    def rule(tree: Any) -> Any:
+        if not callable(mask):
+            return mask
+        try:
+            return mask(tree)
+        except (TypeError, ValueError) as e:  # a schedule, or a function of something else
+            raise TypeError(
+                "mask must be a function of the parameters returning a tree of booleans; "
+                f"calling {mask!r} on them raised {type(e).__name__}: {e}"
+            ) from None
+
     hint = (
         "Flatten with FlatParams.from_tree(params, group_by=mask) so that masked and "
         "unmasked parameters get separate buffers."
