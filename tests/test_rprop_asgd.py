@@ -18,7 +18,7 @@ import optax
 import pytest
 
 import optaxlr
-from optaxlr import training
+from tests.test_new_optimizers import nnx_step
 from tests.test_optimizer_fixtures import ATOL, RTOL, _flatten, _unflatten, load_npz
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizers_rprop_asgd.npz"
@@ -349,61 +349,13 @@ def test_asgd_average_through_wrappers_and_multi_tensor():
     assert not np.allclose(want["w"], ps[0]["w"])
 
 
-# --- resume and nnx ----------------------------------------------------------------------
+# --- nnx (resume and the nnx step of every new optimizer: tests/test_new_optimizers.py) --
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: optaxlr.rprop(1e-3, step_sizes=(1e-6, optaxlr.schedules.cosine(1e-2, 20))),
-        lambda: optaxlr.asgd(optaxlr.schedules.cosine(1e-2, 20), t0=2.0, weight_decay=1e-2),
-    ],
-    ids=NEW,
-)
-def test_checkpoint_resume_is_bitwise(tmp_path, make):
-    opt = make()
-    params = {"w": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.full((3,), 0.1)}
-
-    def run(params, state, start, stop):
-        for i in range(start, stop):
-            grads = jax.tree.map(lambda p, i=i: jnp.sin(p * (i + 1)) + 0.01 * i, params)
-            updates, state = opt.update(grads, state, params)
-            params = optax.apply_updates(params, updates)
-        return params, state
-
-    saved_params, saved_state = run(params, opt.init(params), 0, 5)
-    training.save(tmp_path / "ckpt", saved_params, saved_state)
-    restored, resumed = training.resume(tmp_path / "ckpt", params, opt)
-    for a, b in zip(
-        jax.tree.leaves((restored, resumed)),
-        jax.tree.leaves((saved_params, saved_state)),
-        strict=True,
-    ):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    want = run(saved_params, saved_state, 5, 9)
-    got = run(restored, resumed, 5, 9)
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-
-
-@pytest.mark.parametrize("name", NEW)
-def test_an_nnx_optimizer_step(name):
-    nnx = pytest.importorskip("flax.nnx")
-    model = nnx.Linear(3, 2, rngs=nnx.Rngs(0))
-    before = np.asarray(model.kernel[...]).copy()
-    optimizer = nnx.Optimizer(model, getattr(optaxlr, name)(1e-2), wrt=nnx.Param)
-    x, y = jnp.ones((4, 3)), jnp.zeros((4, 2))
-
-    @nnx.jit
-    def step(model, optimizer):
-        grads = nnx.grad(lambda m: jnp.mean((m(x) - y) ** 2))(model)
-        optimizer.update(model, grads)
-
-    step(model, optimizer)
-    assert not np.array_equal(np.asarray(model.kernel[...]), before)
-    assert float(optaxlr.hyperparams(optimizer.opt_state)["learning_rate"]) == pytest.approx(1e-2)
-    if name == "asgd":  # t0 = 1e6: the average is the parameters
-        average = optaxlr.asgd_average(optimizer.opt_state)
-        np.testing.assert_array_equal(
-            np.asarray(jax.tree.leaves(average)[-1]), np.asarray(model.kernel[...])
-        )
+def test_the_asgd_average_of_an_nnx_optimizer():
+    model, optimizer, _ = nnx_step("asgd")
+    # t0 = 1e6: the average is the parameters.
+    average = optaxlr.asgd_average(optimizer.opt_state)
+    np.testing.assert_array_equal(
+        np.asarray(jax.tree.leaves(average)[-1]), np.asarray(model.kernel[...])
+    )
