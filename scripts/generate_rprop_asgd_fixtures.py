@@ -32,12 +32,11 @@ between float32 and float64; the settings here (and the check) keep that out.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 
 import numpy as np
 import torch
-from _torch_fixture import save
+from _torch_fixture import CONDITIONING_LIMITS, conditioning, save
 from generate_optimizer_fixtures import BATCH, CHECKPOINTS, LEAVES, N_EXAMPLES, STEPS, _problem
 
 OUT = (
@@ -48,10 +47,6 @@ OUT = (
 )
 COMPLEX_STEPS = 100
 COMPLEX_CHECKPOINTS = [1, 2, 5, 10, 25, 50, 100]
-#: The largest conditioning number written; above it the run is refused.
-CONDITIONING_LIMIT = 1e-5
-#: The largest per-step disagreement, as a fraction of the rate (a sign flip is O(1)).
-STEP_LIMIT = 1e-2
 CLASSES = {"rprop": "torch.optim.Rprop", "asgd": "torch.optim.ASGD"}
 
 
@@ -190,7 +185,7 @@ def main() -> None:
         "complex/init": _complex_problem()[2],
         "complex/checkpoints": np.asarray(COMPLEX_CHECKPOINTS, np.int32),
     }
-    conditioning = {}
+    conditions = {}
     complex_runs = []
     for spec in runs:
         by_dtype = {dt.__name__: _run(spec, init, x, y, dt) for dt in (np.float32, np.float64)}
@@ -199,39 +194,26 @@ def main() -> None:
             arrays[f"{spec['name']}/{dtype}/params"] = result["params"]
             if "ax" in result:
                 arrays[f"{spec['name']}/{dtype}/ax"] = result["ax"]
-        p32, p64 = by_dtype["float32"]["params"], by_dtype["float64"]["params"]
-        rel = float(np.max(np.abs(p64 - p32) / np.maximum(np.abs(p64), 0.1)))
-        # A step that differs by a fraction of the rate: a flipped sign (Lion) or a
-        # diverging trajectory shows as O(1) here; rounding as O(1e-3) or less.
-        s32, s64 = by_dtype["float32"]["steps"], by_dtype["float64"]["steps"]
-        lrs = by_dtype["float64"]["lrs"][:, None]
-        step_rel = float(np.max(np.abs(s64 - s32) / lrs))
-        conditioning[spec["name"]] = {"params_rel": rel, "step_rel_to_lr": step_rel}
-        print(
-            f"{spec['name']:20s} float64 vs float32 peer run: params {rel:.2e}, "
-            f"steps {step_rel:.2e} of the rate"
+        conditions[spec["name"]] = conditioning(
+            spec["name"], by_dtype["float32"], by_dtype["float64"]
         )
-        if rel > CONDITIONING_LIMIT or step_rel > STEP_LIMIT:
-            raise SystemExit(f"{spec['name']} is ill-conditioned; pick other settings")
         if spec["name"] in ("rprop_default", "rprop_etas", "asgd_default", "asgd_average"):
             for key, value in _complex_run(spec).items():
                 arrays[f"complex/{spec['name']}/{key}"] = value
             complex_runs.append(spec["name"])
-    save(args.out, arrays, __file__, LEAVES, STEPS, runs)
-    # The manifest of _torch_fixture.save, extended with this script's records.
-    with np.load(args.out) as f:
-        stored = {k: f[k] for k in f.files}
-    manifest = json.loads(str(stored["manifest"]))
-    manifest["versions"] = {"torch": torch.__version__}
-    manifest["conditioning"] = conditioning
-    manifest["conditioning_limits"] = {
-        "params_rel": CONDITIONING_LIMIT,
-        "step_rel_to_lr": STEP_LIMIT,
-    }
-    manifest["complex_runs"] = complex_runs
-    manifest["complex_steps"] = COMPLEX_STEPS
-    stored["manifest"] = np.asarray(json.dumps(manifest))
-    np.savez_compressed(args.out, **stored)
+    save(
+        args.out,
+        arrays,
+        __file__,
+        LEAVES,
+        STEPS,
+        runs,
+        versions={"torch": torch.__version__},
+        conditioning=conditions,
+        conditioning_limits=CONDITIONING_LIMITS,
+        complex_runs=complex_runs,
+        complex_steps=COMPLEX_STEPS,
+    )
 
 
 if __name__ == "__main__":
