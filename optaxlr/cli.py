@@ -39,7 +39,8 @@ MAX_RANGE_TEST_STEPS = 100_000
 
 # The demo's names, here so that building the parser needs no demo dependency (flax);
 # tests/test_demo.py checks they match optaxlr.demo.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+OPTIMIZERS = (*DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion")
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 
@@ -305,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         "table and writes plots and results.json into the output folder.",
         epilog=EXIT_STATUS_HELP,
     )
-    demo.add_argument("--optimizers", default=",".join(OPTIMIZERS),
-                      help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
+    demo.add_argument("--optimizers", default=",".join(DEFAULT_OPTIMIZERS),
+                      help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: "
+                      f"{','.join(DEFAULT_OPTIMIZERS)})")
     demo.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
                       help=f"comma-separated, from {', '.join(SCHEDULES)} (default: "
                       f"{','.join(DEFAULT_SCHEDULES)}; '' for none)")

@@ -23,7 +23,13 @@ Example:
   ...
 """
 
-from optaxlr.demo._configs import DEFAULT_SCHEDULES, OPTIMIZERS, SCHEDULES, make_optimizer
+from optaxlr.demo._configs import (
+    DEFAULT_OPTIMIZERS,
+    DEFAULT_SCHEDULES,
+    OPTIMIZERS,
+    SCHEDULES,
+    make_optimizer,
+)
 from optaxlr.demo._data import load_mnist1d
 from optaxlr.demo._main import DemoConfig, DemoResults, prepare, range_test, run_demo
 from optaxlr.demo._model import MNIST1DCNN, Conv1D
@@ -40,6 +46,7 @@ __all__ = [
     "MNIST1DCNN",
     "Conv1D",
     "OPTIMIZERS",
+    "DEFAULT_OPTIMIZERS",
     "SCHEDULES",
     "DEFAULT_SCHEDULES",
     "make_optimizer",

@@ -1,7 +1,9 @@
 """The optimizers and schedules the demo compares, by name.
 
-Optimizers are the PyTorch-exact `optaxlr` aliases with PyTorch's defaults
-(momentum 0.9 where there is momentum, AdamW's weight decay 0.01). Schedules
+Optimizers are the `optaxlr` aliases with their references' defaults
+(momentum 0.9 where there is momentum, AdamW's weight decay 0.01). The demo runs
+`DEFAULT_OPTIMIZERS` unless told otherwise; the others (``--optimizers
+lion,adamax,...``) compare a recipe's optimizer on the same model. Schedules
 are built from the peak learning rate and the number of steps; ``one-cycle``
 also cycles the momentum (SGD's ``momentum``, Adam's ``b1``) where the
 optimizer has one, as torch's ``OneCycleLR(cycle_momentum=True)``.
@@ -17,7 +19,14 @@ import optax
 from optaxlr import aliases
 from optaxlr import schedules as sch
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "MOMENTUM_OPTIMIZERS", "make_optimizer", "make_schedule"]
+__all__ = [
+    "DEFAULT_OPTIMIZERS",
+    "MOMENTUM_OPTIMIZERS",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "make_optimizer",
+    "make_schedule",
+]
 
 Hyperparam = Any
 
@@ -29,10 +38,21 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "rmsprop": lambda lr, m: aliases.rmsprop(lr),
     "adam": lambda lr, m: aliases.adam(lr, b1=0.9 if m is None else m),
     "adamw": lambda lr, m: aliases.adamw(lr, b1=0.9 if m is None else m, weight_decay=1e-2),
+    "nadam": lambda lr, m: aliases.nadam(lr, b1=0.9 if m is None else m),
+    "radam": lambda lr, m: aliases.radam(lr, b1=0.9 if m is None else m),
+    "adamax": lambda lr, m: aliases.adamax(lr, b1=0.9 if m is None else m),
+    "adadelta": lambda lr, m: aliases.adadelta(lr),
+    "asgd": lambda lr, m: aliases.asgd(lr),
+    "lion": lambda lr, m: aliases.lion(lr, b1=0.9 if m is None else m),
 }
 
+#: What the demo runs without ``--optimizers``.
+DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
+
 #: The optimizers whose momentum (or ``b1``) one-cycle cycles.
-MOMENTUM_OPTIMIZERS = ("momentum", "nesterov", "adam", "adamw")
+MOMENTUM_OPTIMIZERS = (
+    "momentum", "nesterov", "adam", "adamw", "nadam", "radam", "adamax", "lion"
+)
 
 SCHEDULES: dict[str, Callable[[float, int], sch.Schedule]] = {
     "constant": lambda lr, steps: sch.constant(lr),

@@ -14,7 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from optaxlr._validation import check_choice, check_int, check_number
-from optaxlr.demo._configs import DEFAULT_SCHEDULES, OPTIMIZERS, SCHEDULES, make_optimizer
+from optaxlr.demo._configs import (
+    DEFAULT_OPTIMIZERS,
+    DEFAULT_SCHEDULES,
+    OPTIMIZERS,
+    SCHEDULES,
+    make_optimizer,
+)
 from optaxlr.demo._data import describe, load_mnist1d
 from optaxlr.demo._report import best_run, results_table, write_json, write_plots
 from optaxlr.demo._train import RunResult, batch_indices, make_loss, train
@@ -51,7 +57,7 @@ class DemoConfig:
       ValueError: steps must be an integer in [1, 1000000], got 0
     """
 
-    optimizers: tuple[str, ...] = tuple(OPTIMIZERS)
+    optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
     schedules: tuple[str, ...] = DEFAULT_SCHEDULES
     schedule_optimizer: str = "momentum"
     lr: float | Mapping[str, float] | None = None
