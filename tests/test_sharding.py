@@ -247,6 +247,14 @@ else:
             assert a.dtype == b.dtype and a.shape == b.shape
             assert b.sharding.is_equivalent_to(a.sharding, a.ndim) or a.ndim == 0
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        # The state's counts come back on the parameters' mesh (replicated), not committed
+        # to one device, so the jitted step takes them next to the sharded parameters.
+        for count in (s for s in jax.tree.leaves(restored[1]) if s.ndim == 0):
+            assert len(count.sharding.device_set) == 8
+        resumed = update(_grads(restored[0]), restored[1], restored[0])
+        straight = update(_grads(params), state, params)
+        for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     @pytest.mark.parametrize("name", sorted(PARAMS))
     def test_params_are_really_sharded(name):
@@ -254,3 +262,40 @@ else:
         p = _params(mesh)[name]
         assert len(p.sharding.device_set) == 8
         assert p.sharding.spec == PARAMS[name][2]
+
+    def test_sweep_over_a_mesh_gives_the_single_device_numbers():
+        # 12 copies on 8 devices: the last copy fills the 4 spare places and is dropped.
+        mesh = Mesh(np.array(jax.devices()).reshape(4, 2), ("x", "y"))
+        rng = np.random.default_rng(0)
+        xs = rng.normal(size=(40, 16, 5)).astype(np.float32)
+        ys = np.tanh(xs @ rng.normal(size=(5, 3))).astype(np.float32)
+        params = {"w1": jnp.asarray(rng.normal(size=(5, 8)), jnp.float32) * 0.5,
+                  "w2": jnp.zeros((8, 3), jnp.float32)}
+
+        def loss_fn(p, batch):
+            x, y = batch
+            return jnp.mean((jnp.tanh(x @ p["w1"]) @ p["w2"] - y) ** 2)
+
+        def optimizer(learning_rate, weight_decay):
+            return optaxlr.adamw(optaxlr.schedules.cosine(learning_rate, 40),
+                                 weight_decay=weight_decay)
+
+        hparams = {"learning_rate": np.geomspace(1e-3, 1e-1, 12),
+                   "weight_decay": np.linspace(0.0, 0.1, 12)}
+        kwargs = dict(num_steps=40, eval_fn=lambda p: loss_fn(p, (xs[0], ys[0])),
+                      eval_every=20, return_params=True)
+        batches = list(zip(xs, ys, strict=True))
+        one = optaxlr.sweep(loss_fn, params, batches, optimizer, hparams, **kwargs)
+        spread = optaxlr.sweep(loss_fn, params, batches, optimizer, hparams, mesh=mesh,
+                               **kwargs)
+        assert spread.size == one.size == 12
+        np.testing.assert_allclose(spread.losses, one.losses, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(spread.metrics["metric"], one.metrics["metric"], rtol=1e-6)
+        for a, b in zip(jax.tree.leaves(spread.params), jax.tree.leaves(one.params), strict=True):
+            assert a.shape[0] == 12
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+        # The copies differ: the sweep really trained each with its own values.
+        assert len(set(np.round(spread.final["train_loss"], 6))) == 12
+        with pytest.raises(TypeError, match=r"mesh must be a jax\.sharding\.Mesh"):
+            optaxlr.sweep(loss_fn, params, batches, optimizer, hparams, num_steps=4,
+                          mesh=jax.devices())

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import PartitionSpec as P
 
 from optaxlr.tools._common import ModelKey, as_scalar, batch_at, pure_loss, rebuild
 from optaxlr.training._accumulate import check_transformation
@@ -60,6 +61,7 @@ class Loop(NamedTuple):
     watch: Watch | None = None
     return_params: bool = False
     copies: bool = False  # hparams have a leading axis of copies, trained side by side
+    mesh: jax.sharding.Mesh | None = None  # the copies are split over all its devices
 
 
 class Outcome(NamedTuple):
@@ -156,8 +158,19 @@ def run(loop: Loop, hparams: Any, watch_args: Any, params: Any, extra: Any, stac
     the watch unbatched.
     """
     train = functools.partial(_train, loop)
-    if loop.copies:
-        return jax.vmap(train, in_axes=(0, None, None, None, None))(
-            hparams, watch_args, params, extra, stacked
-        )
-    return train(hparams, watch_args, params, extra, stacked)
+    if not loop.copies:
+        return train(hparams, watch_args, params, extra, stacked)
+    copies = jax.vmap(train, in_axes=(0, None, None, None, None))
+    if loop.mesh is None:
+        return copies(hparams, watch_args, params, extra, stacked)
+    # Every device trains its own slice of the copies: nothing is communicated until
+    # the results are gathered. The carries start replicated (the shared initial
+    # parameters) and come out per device, which the replication check would refuse.
+    split, whole = P(loop.mesh.axis_names), P()
+    return jax.shard_map(
+        copies,
+        mesh=loop.mesh,
+        in_specs=(split, whole, whole, whole, whole),
+        out_specs=split,
+        check_vma=False,
+    )(hparams, watch_args, params, extra, stacked)

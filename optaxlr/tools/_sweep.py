@@ -220,6 +220,29 @@ def _check_points(optimizer: Callable, values: dict[str, np.ndarray]) -> None:
     raise kind(f"{where} is rejected by the optimizer: {e}") from e
 
 
+def _spread(values: dict[str, np.ndarray], mesh: jax.sharding.Mesh | None) -> Any:
+    """The hyperparameters split over ``mesh``, the last copy repeated to fill it."""
+    if mesh is None:
+        return values
+    size = len(next(iter(values.values())))
+    pad = -size % mesh.size
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(mesh.axis_names))
+    return {
+        k: jax.device_put(np.concatenate([v, np.repeat(v[-1:], pad)]), sharding)
+        for k, v in values.items()
+    }
+
+
+def _gather(tree: Any) -> Any:
+    """Every process's copies, where a mesh spans several processes."""
+    leaves = jax.tree.leaves(tree)
+    if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return tree
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
 def sweep(
     loss_fn: Callable[[Any, Any], Any],
     params: Any,
@@ -231,6 +254,7 @@ def sweep(
     eval_fn: Callable[[Any], Any] | None = None,
     eval_every: int | None = None,
     return_params: bool = False,
+    mesh: jax.sharding.Mesh | None = None,
 ) -> SweepResult:
     """Trains K copies of a model at once, each with its own hyperparameters.
 
@@ -265,6 +289,12 @@ def sweep(
       eval_every: must divide ``num_steps`` (default: only at the end).
       return_params: keep every copy's trained parameters (and nnx state) in
         the result, stacked on a leading axis.
+      mesh: a ``jax.sharding.Mesh`` to split the K copies over (all its devices,
+        in every process of a ``jax.distributed`` run): each device trains its
+        own copies, with the parameters and batches replicated to it, and the
+        copies are gathered at the end. The numbers are those of one device.
+        K need not divide the device count: the last copy is repeated to fill
+        the devices, and the repeats are dropped from the result.
 
     Returns:
       A `SweepResult` with per-copy loss curves, metric curves and final values.
@@ -289,6 +319,8 @@ def sweep(
         raise ValueError(f"eval_every must divide num_steps, got {every} and {steps}")
     return_params = check_bool("return_params", return_params)
     values = _check_hparams(hparams)
+    if mesh is not None and not isinstance(mesh, jax.sharding.Mesh):
+        raise TypeError(f"mesh must be a jax.sharding.Mesh or None, got {type(mesh).__name__}")
     _check_points(optimizer, values)
     model = as_model(loss_fn, params)
     source = as_batch_source(batches, steps)
@@ -302,9 +334,12 @@ def sweep(
         eval_fn=eval_fn,
         return_params=return_params,
         copies=True,
+        mesh=mesh,
     )
     start = time.perf_counter()
-    out = run(loop, values, None, model.params, model.extra, source.stacked)
+    size = len(next(iter(values.values())))
+    out = run(loop, _spread(values, mesh), None, model.params, model.extra, source.stacked)
+    out = jax.tree.map(lambda x: x[:size], _gather(out))
     losses, metrics = jax.device_get((out.losses, out.metrics))
     wall = time.perf_counter() - start
 

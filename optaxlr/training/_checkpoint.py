@@ -155,8 +155,33 @@ def restore(directory: str | os.PathLike, params: Any, opt_state: Any) -> tuple[
     target = jax.tree.map(
         _orbax().utils.to_shape_dtype_struct, {"params": params, "opt_state": opt_state}
     )
-    restored = _read(directory, target)
+    restored = _read(directory, _onto_the_mesh(target))
     return restored["params"], restored["opt_state"]
+
+
+def _onto_the_mesh(target: Any) -> Any:
+    """Single-device leaves of a template that also holds mesh-sharded ones, replicated.
+
+    ``opt.init(params)`` makes the state's counts on the default device, not
+    committed to it, so a jitted step with mesh-sharded parameters replicates them.
+    Restored as they are, they would be committed to that one device (a different
+    one in every process), and the step would refuse them next to the parameters.
+    """
+    meshes = {
+        s.mesh
+        for s in (getattr(x, "sharding", None) for x in jax.tree.leaves(target))
+        if isinstance(s, jax.sharding.NamedSharding) and s.mesh.size > 1
+    }
+    if len(meshes) != 1:
+        return target
+    replicated = jax.sharding.NamedSharding(meshes.pop(), jax.sharding.PartitionSpec())
+
+    def place(x: Any) -> Any:
+        if isinstance(getattr(x, "sharding", None), jax.sharding.SingleDeviceSharding):
+            return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated)
+        return x
+
+    return jax.tree.map(place, target)
 
 
 # --- what each leaf of a state is, decided by the state's types --------------------
