@@ -37,6 +37,8 @@ PROVENANCE = {
         "scripts/generate_new_optimizer_fixtures.py",
         ("torch", "lion_pytorch"),
     ),
+    "layerwise.json": ("scripts/generate_layerwise_fixtures.py", ("torch", "timm", "mup")),
+    "mup_adamw.npz": ("scripts/generate_layerwise_fixtures.py", ("torch", "timm", "mup")),
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
@@ -89,6 +91,11 @@ def test_the_fixture_names_its_script(name):
     assert recorded == script
 
 
+#: Every peer a generator may import (stubbed where this environment lacks it).
+_PEERS = {"torch", "keras", "tensorflow", "fastai", "transformers"} | {
+    peer for _, peers in PROVENANCE.values() for peer in peers
+}
+
 SCRIPTS = ROOT / "scripts"
 GENERATORS = sorted(SCRIPTS.glob("generate_*.py"))
 
@@ -131,10 +138,11 @@ class StubLoader(importlib.abc.Loader):
 
 class StubAbsentPeers(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch"}:
+        if name.split(".")[0] in PEERS:
             return importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
         return None
 
+PEERS = set(json.loads(sys.argv[2]))
 sys.meta_path.insert(0, BlockOptaxlr())
 sys.meta_path.append(StubAbsentPeers())  # only what the real finders don't find
 path = sys.argv[1]
@@ -153,7 +161,7 @@ print(json.dumps({"attempts": attempts, "loaded": loaded}))
 
 def _imports_when_loaded(script: Path) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", _IMPORT_BLOCKED, str(script)],
+        [sys.executable, "-c", _IMPORT_BLOCKED, str(script), json.dumps(sorted(_PEERS))],
         capture_output=True, text=True, timeout=120, cwd=script.parent,
     )
     assert done.returncode == 0, f"{script.name} does not import:\n{done.stderr}"

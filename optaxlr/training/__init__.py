@@ -6,6 +6,8 @@
 - `skip_nonfinite`: skipping steps whose gradients hold NaN or Inf;
 - `scale_for_batch_size`: the linear and square-root batch-size rules;
 - `update_ratio_monitor`: ``||update|| / ||param||`` per parameter and overall;
+- `layer_decay`, `no_weight_decay_mask` and `mup_scales`: layer-wise rates (ViT/BERT
+  layer decay, muP width scaling) as `scale_by_path` rules;
 - `save`, `restore`, `resume` and `transfer_state`: orbax checkpoints of
   ``(params, opt_state)``, and continuing them with a changed optimizer.
 
@@ -19,18 +21,23 @@ from optaxlr.training._accumulate import AccumulateState, accumulate
 from optaxlr.training._batch_size import scale_for_batch_size
 from optaxlr.training._checkpoint import restore, resume, save, transfer_state
 from optaxlr.training._ema import ParamEmaState, ema_params, param_ema
+from optaxlr.training._layerwise import MupScales, layer_decay, mup_scales, no_weight_decay_mask
 from optaxlr.training._monitor import UpdateRatioMonitorState, update_ratio_monitor
 from optaxlr.training._nonfinite import SkipNonfiniteState, skip_nonfinite
 from optaxlr.training._plateau import ReduceOnPlateauState, reduce_on_plateau
 
 __all__ = [
     "AccumulateState",
+    "MupScales",
     "ParamEmaState",
     "ReduceOnPlateauState",
     "SkipNonfiniteState",
     "UpdateRatioMonitorState",
     "accumulate",
     "ema_params",
+    "layer_decay",
+    "mup_scales",
+    "no_weight_decay_mask",
     "param_ema",
     "reduce_on_plateau",
     "restore",
