@@ -38,6 +38,7 @@ PROVENANCE = {
         ("torch", "lion_pytorch"),
     ),
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
+    "lamb_lars.npz": ("scripts/generate_lamb_lars_fixtures.py", ("torch", "pytorch_optimizer")),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),
@@ -131,7 +132,8 @@ class StubLoader(importlib.abc.Loader):
 
 class StubAbsentPeers(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch"}:
+        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch",
+                                    "pytorch_optimizer"}:
             return importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
         return None
 

@@ -133,7 +133,9 @@ def scale_by_lamb(
     moment's bias correction :math:`1/(1 - \beta_1^t)` (``pytorch_optimizer``'s
     default ``adam_debias=False``), and ``eps`` is also added to the update's norm.
     ``optax.lamb`` differs: both moments bias-corrected, no clamp, no ``eps`` in
-    the ratio, decay (coupled after the preconditioner) always inside the ratio.
+    the ratio, decay (coupled after the preconditioner) always inside the ratio;
+    ``optax.scale_by_trust_ratio`` (:math:`\lVert \theta \rVert / \lVert u \rVert`)
+    is therefore not used.
 
     ``pre_norm`` first scales all gradients by
     :math:`\min(1, c / (\lVert g \rVert_{\text{global}} + \epsilon))` (``c`` is
@@ -276,10 +278,11 @@ def scale_by_lars(
         b_t = \mu b_{t-1} + (1 - \delta) d_t, \qquad u_t = b_t \text{ or, Nesterov, }
         d_t + \mu b_t
 
-    and :math:`u_t = d_t` at a step whose momentum is 0. ``optax.lars`` differs:
-    its ratio has no weight-decay term in the denominator
-    (``optax.scale_by_trust_ratio``), it decays every array unless masked, it
-    applies the learning rate before the momentum and has no dampening.
+    and :math:`u_t = d_t` at a step whose momentum is 0. ``optax.lars`` differs,
+    so ``optax.scale_by_trust_ratio`` is not used here: its ratio is
+    :math:`k \lVert \theta \rVert / \lVert g_t + \lambda \theta \rVert` (the norm of
+    the sum, not the sum of the norms), on every array unless masked; it applies
+    the learning rate before the momentum and has no dampening.
 
     Args:
       weight_decay: >= 0, or a schedule.
