@@ -15,6 +15,7 @@ what the fusion saves.
 
     python benchmarks/bench_aliases.py                  # every pair (~1 min)
     python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
+    python benchmarks/bench_aliases.py --only "lars (other math)" --size 16e6 --leaves 4 --rows 1000
     python benchmarks/bench_aliases.py --hashes   # no timing: is the program the same?
 
 ``--hashes`` prints, per pair, a hash of optaxlr's lowered step (source locations
@@ -96,6 +97,17 @@ PAIRS: dict[str, Pair] = {
         lambda: optax.lion(LR, weight_decay=1e-2),
         lambda: optaxlr.lion(LR, weight_decay=1e-2),
     ),
+    # Other math (pytorch_optimizer's LAMB/LARS, see docs/optimizers.md), the same work per
+    # leaf: a moment or momentum update and two norms. Time them on matrices (--rows):
+    # LARS leaves 1-D arrays out of its trust ratio.
+    "lamb (other math)": (
+        lambda: optax.lamb(LR, weight_decay=1e-2),
+        lambda: optaxlr.lamb(LR, weight_decay=1e-2),
+    ),
+    "lars (other math)": (
+        lambda: optax.lars(LR, weight_decay=1e-2),
+        lambda: optaxlr.lars(LR, weight_decay=1e-2),
+    ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
         lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
@@ -144,7 +156,9 @@ def print_hashes(params) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(PAIRS), help="pairs to run")
-    ap.add_argument("--size", type=float, default=1e4, help="floats in the one array")
+    ap.add_argument("--size", type=float, default=1e4, help="floats in all arrays together")
+    ap.add_argument("--leaves", type=int, default=1, help="arrays (of size / leaves floats)")
+    ap.add_argument("--rows", type=int, default=0, help="each array as a matrix of these rows")
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
@@ -152,7 +166,9 @@ def main(argv=None):
     ap.add_argument("--hashes", action="store_true", help="print program hashes, time nothing")
     args = ap.parse_args(argv)
     header("bench_aliases: every optaxlr alias vs optax")
-    params = make_tree(1, int(args.size))
+    params = make_tree(args.leaves, int(args.size))
+    if args.rows:
+        params = jax.tree.map(lambda p: p.reshape(args.rows, -1), params)
     if args.hashes:
         print_hashes(params)
         return []

@@ -188,6 +188,8 @@ KEYS = {
     "lion": ["b1", "b2", "learning_rate"],
     "rprop": ["eta_minus", "eta_plus", "step_size_min", "step_size_max", "learning_rate"],
     "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
+    "lamb": ["step", "b1", "b2", "eps", "learning_rate"],
+    "lars": ["weight_decay", "trust_coefficient", "momentum", "dampening", "learning_rate"],
 }
 
 

@@ -38,6 +38,8 @@ ALIASES = {
     "adamax": dict(weight_decay=1e-2),
     "rprop": dict(etas=(0.4, 1.3)),
     "asgd": dict(weight_decay=1e-2, t0=2.0),
+    "lamb": dict(weight_decay=1e-2, weight_decouple=False, pre_norm=True),
+    "lars": dict(learning_rate=0.1, weight_decay=1e-2, nesterov=True),
 }
 
 

@@ -230,6 +230,8 @@ RESUMED = {
     "lion": lambda lr: optaxlr.lion(lr, weight_decay=1e-2),
     "rprop": lambda lr: optaxlr.rprop(1e-3, step_sizes=(1e-6, lr)),
     "asgd": lambda lr: optaxlr.asgd(lr, t0=2.0, weight_decay=1e-2),
+    "lamb": lambda lr: optaxlr.lamb(lr, weight_decay=1e-2),
+    "lars": lambda lr: optaxlr.lars(lr, weight_decay=1e-2, trust_coefficient=1e-2),
 }
 
 

@@ -56,7 +56,11 @@ EXTRAS: dict[str, dict[str, str]] = {
 }
 
 #: Aliases with no torch.optim class (their peer is another library).
-NO_TORCH_CLASS = {"lion": "lion_pytorch.Lion, which has no maximize and no signature here"}
+NO_TORCH_CLASS = {
+    "lion": "lion_pytorch.Lion, which has no maximize and no signature here",
+    "lamb": "pytorch_optimizer.Lamb; its signature is checked in tests/test_lamb_lars.py",
+    "lars": "pytorch_optimizer.LARS; its signature is checked in tests/test_lamb_lars.py",
+}
 
 
 @functools.cache

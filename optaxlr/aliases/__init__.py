@@ -27,6 +27,8 @@ from optaxlr.aliases._adam import adam, adamw
 from optaxlr.aliases._adamax import adamax
 from optaxlr.aliases._asgd import asgd
 from optaxlr.aliases._asgd import asgd_average as asgd_average  # a reader, not an optimizer
+from optaxlr.aliases._lamb import lamb
+from optaxlr.aliases._lars import lars
 from optaxlr.aliases._lion import lion
 from optaxlr.aliases._nadam import nadam
 from optaxlr.aliases._radam import radam
@@ -41,6 +43,8 @@ __all__ = [  # the optimizers, one per torch.optim class (tests iterate over the
     "adamax",
     "adamw",
     "asgd",
+    "lamb",
+    "lars",
     "lion",
     "nadam",
     "radam",

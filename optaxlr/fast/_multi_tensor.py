@@ -575,8 +575,11 @@ def multi_tensor(
       `flat_mask`).
 
     Elementwise transformations and global reductions (``clip_by_global_norm``)
-    need nothing. Shape-dependent optax transformations that keep no
-    recognisable state (LARS/LAMB trust ratios, ``clip_by_block_rms``, Muon)
+    need nothing. optaxlr's ``lamb`` and ``lars`` take a trust ratio per
+    parameter array: they run where every buffer holds one array (``group_by``
+    with a label per array) and refuse a buffer holding several.
+    Shape-dependent optax transformations that keep no recognisable state
+    (``optax.lars``/``optax.lamb`` trust ratios, ``clip_by_block_rms``, Muon)
     would see one 1-D array per buffer: don't use them here.
 
     When it helps: many small leaves (hundreds to thousands): compile time stops

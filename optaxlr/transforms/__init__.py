@@ -30,6 +30,12 @@ from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
 from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
+from optaxlr.transforms._trust_ratio import (
+    ScaleByLambState,
+    ScaleByLarsState,
+    scale_by_lamb,
+    scale_by_lars,
+)
 from optaxlr.transforms._weight_decay import (
     AddDecayedWeightsState,
     DecoupledWeightDecayState,
@@ -47,6 +53,8 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAdamaxState",
     "ScaleByAsgdState",
+    "ScaleByLambState",
+    "ScaleByLarsState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
     "ScaleByNadamState",
@@ -68,6 +76,8 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_asgd",
+    "scale_by_lamb",
+    "scale_by_lars",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
