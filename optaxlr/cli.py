@@ -40,7 +40,9 @@ MAX_RANGE_TEST_STEPS = 100_000
 # The demo's names, here so that building the parser needs no demo dependency (flax);
 # tests/test_demo.py checks they match optaxlr.demo.
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-OPTIMIZERS = (*DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion")
+OPTIMIZERS = (
+    *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars"
+)
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 

@@ -44,6 +44,8 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "adadelta": lambda lr, m: aliases.adadelta(lr),
     "asgd": lambda lr, m: aliases.asgd(lr),
     "lion": lambda lr, m: aliases.lion(lr, b1=0.9 if m is None else m),
+    "lamb": lambda lr, m: aliases.lamb(lr, b1=0.9 if m is None else m),
+    "lars": lambda lr, m: aliases.lars(lr, momentum=0.9 if m is None else m),
 }
 
 #: What the demo runs without ``--optimizers``.
@@ -51,7 +53,7 @@ DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam
 
 #: The optimizers whose momentum (or ``b1``) one-cycle cycles.
 MOMENTUM_OPTIMIZERS = (
-    "momentum", "nesterov", "adam", "adamw", "nadam", "radam", "adamax", "lion"
+    "momentum", "nesterov", "adam", "adamw", "nadam", "radam", "adamax", "lion", "lamb", "lars"
 )
 
 SCHEDULES: dict[str, Callable[[float, int], sch.Schedule]] = {
