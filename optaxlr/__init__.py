@@ -11,6 +11,7 @@ from optaxlr import fast, schedules, tools, training, transforms
 from optaxlr._hyperparams import HyperparamRecord, hyperparams, set_hyperparams
 from optaxlr.aliases import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
@@ -45,6 +46,7 @@ from optaxlr.transforms import (
     clip_by_value,
     decoupled_weight_decay,
     scale_by_adadelta,
+    scale_by_adafactor,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
@@ -70,6 +72,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "__version__",
     "accumulate",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -97,6 +100,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "rmsprop",
     "rprop",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
