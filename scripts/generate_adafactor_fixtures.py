@@ -3,8 +3,8 @@
 Run with a reference environment that has the peer (never optaxlr: the fixtures
 must come from the peer alone)::
 
-    /tmp/torchref/bin/pip install torch==2.13.0 numpy
-    /tmp/torchref/bin/python scripts/generate_adafactor_fixtures.py
+    python3 -m venv /tmp/ref && /tmp/ref/bin/pip install torch==2.13.0 numpy
+    /tmp/ref/bin/python scripts/generate_adafactor_fixtures.py
 
 The problem mixes parameters of every rank Adafactor treats differently: a 3-D
 ``w1`` (two heads of an ``8 -> 4`` layer: one factored moment per head), a 1-D
