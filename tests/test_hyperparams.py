@@ -188,6 +188,7 @@ KEYS = {
     "lion": ["b1", "b2", "learning_rate"],
     "rprop": ["eta_minus", "eta_plus", "step_size_min", "step_size_max", "learning_rate"],
     "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
+    "adafactor": ["step", "learning_rate", "beta2_decay", "eps2", "d"],
 }
 
 

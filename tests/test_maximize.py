@@ -38,6 +38,7 @@ ALIASES = {
     "adamax": dict(weight_decay=1e-2),
     "rprop": dict(etas=(0.4, 1.3)),
     "asgd": dict(weight_decay=1e-2, t0=2.0),
+    "adafactor": dict(weight_decay=1e-2),
 }
 
 

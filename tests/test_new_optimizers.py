@@ -230,6 +230,7 @@ RESUMED = {
     "lion": lambda lr: optaxlr.lion(lr, weight_decay=1e-2),
     "rprop": lambda lr: optaxlr.rprop(1e-3, step_sizes=(1e-6, lr)),
     "asgd": lambda lr: optaxlr.asgd(lr, t0=2.0, weight_decay=1e-2),
+    "adafactor": lambda lr: optaxlr.adafactor(lr, weight_decay=1e-2),
 }
 
 

@@ -53,11 +53,10 @@ class ScaleByAdafactorState(NamedTuple):
 
 
 def _reduced_zeros(p: jax.Array, axis: int) -> jax.Array:
-    """Zeros of ``p``'s shape with ``axis`` of size 1, in the moment dtype, sharded as a
-    reduction of ``p`` over ``axis`` would be (optax's factored state does the same)."""
-    dtype = moment_dtype(p)
-    target = jax.eval_shape(lambda x: jnp.mean(x.astype(dtype), axis=axis, keepdims=True), p)
-    return jnp.zeros_like(target)
+    """Zeros of ``p``'s shape with ``axis`` of size 1, in the moment dtype, sharded as the
+    reduction of ``p`` over ``axis`` is (computing it once is what gives the sharding of
+    a sharded ``p`` outside ``jit``, where ``jax.eval_shape`` knows none)."""
+    return jnp.zeros_like(jnp.mean(p, axis=axis, keepdims=True), dtype=moment_dtype(p))
 
 
 def _rms(x: jax.Array) -> jax.Array:
