@@ -22,9 +22,9 @@ gradient is one concatenation per buffer, so ``jax.grad`` with respect to a
 
 `multi_tensor` wraps an optimizer for this layout: it checks its inputs are
 `FlatParams`, and refuses what cannot run on it (``optax.partition``,
-Adafactor's factored moments, optax's and `optaxlr.adafactor`'s, ``optax.masked`` with a mask written for the
-parameter tree). The optaxlr transformations that work per parameter array
-(`optaxlr.scale_by_path`, the ``mask`` of the weight decays,
+Adafactor's factored moments, optax's and `optaxlr.adafactor`'s, ``optax.masked``
+with a mask written for the parameter tree). The optaxlr transformations that work
+per parameter array (`optaxlr.scale_by_path`, the ``mask`` of the weight decays,
 `optaxlr.clip_by_norm`) apply their rule to each buffer through the
 `optaxlr.transforms.ParameterGroups` protocol, which `FlatParams` implements,
 and raise where a buffer mixes parameters the rule treats differently.

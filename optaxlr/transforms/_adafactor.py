@@ -216,24 +216,24 @@ def scale_by_adafactor(
     return transformation(init_fn, update_fn)
 
 
+def _fits(g: Any, row: Any, col: Any, var: Any) -> bool:
+    """Whether a leaf's moments are those `scale_by_adafactor`'s init gives a ``g``-shaped
+    parameter."""
+    if g.ndim <= 1:
+        return row is None and col is None and var is not None and var.shape == g.shape
+    if row is None or col is None or var is not None:
+        return False
+    return row.shape == (*g.shape[:-1], 1) and col.shape == (*g.shape[:-2], 1, g.shape[-1])
+
+
 def _moments_like(who: str, leaves: list, treedef: Any, state: ScaleByAdafactorState) -> list:
     """``(row_var, col_var, variance)`` for each leaf of the updates, checked against it."""
     try:
         fields = [treedef.flatten_up_to(f) for f in (state.row_var, state.col_var, state.variance)]
+        moments = list(zip(*fields, strict=True))
     except (ValueError, TypeError):
-        fields = None
-    moments = list(zip(*fields, strict=True)) if fields is not None else []
-    for g, (row, col, var) in zip(leaves, moments, strict=True):
-        if g.ndim > 1:
-            fits = row is not None and col is not None and var is None
-            fits = fits and row.shape == (*g.shape[:-1], 1)
-            fits = fits and col.shape == (*g.shape[:-2], 1, g.shape[-1])
-        else:
-            fits = row is None and col is None and var is not None and var.shape == g.shape
-        if not fits:
-            fields = None
-            break
-    if fields is None:
+        moments = None
+    if moments is None or not all(_fits(g, *m) for g, m in zip(leaves, moments, strict=True)):
         raise ValueError(
             f"{who}: the updates do not fit the state's moments (the state of other "
             "parameters?); pass the gradients of the parameters the optimizer was "
