@@ -16,6 +16,8 @@ what the fusion saves.
     python benchmarks/bench_aliases.py                  # every pair (~1 min)
     python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
     python benchmarks/bench_aliases.py --hashes   # no timing: is the program the same?
+    python benchmarks/bench_aliases.py --only "adafactor (other eps, no relative step)" \
+        --shape 100 100                           # one matrix instead of a vector
 
 ``--hashes`` prints, per pair, a hash of optaxlr's lowered step (source locations
 stripped) and of its state's tree structure: two commits that print the same hashes
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -96,6 +99,14 @@ PAIRS: dict[str, Pair] = {
         lambda: optax.lion(LR, weight_decay=1e-2),
         lambda: optaxlr.lion(LR, weight_decay=1e-2),
     ),
+    # optax's is the T5 variant (eps added to g^2, a plain rate, no relative step); with
+    # min_dim_size_to_factor=0 it factors every matrix too, so the work is the same: the
+    # factored moments, the update's block RMS clipping and the parameter-scale factor.
+    # Time it on a matrix (--shape) for the factored path, on --size for the vector one.
+    "adafactor (other eps, no relative step)": (
+        lambda: optax.adafactor(1e-2, min_dim_size_to_factor=0),
+        lambda: optaxlr.adafactor(1e-2),
+    ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
         lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
@@ -145,6 +156,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(PAIRS), help="pairs to run")
     ap.add_argument("--size", type=float, default=1e4, help="floats in the one array")
+    ap.add_argument(
+        "--shape", type=int, nargs="+", help="the one array's shape instead (e.g. 100 100)"
+    )
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
@@ -152,7 +166,11 @@ def main(argv=None):
     ap.add_argument("--hashes", action="store_true", help="print program hashes, time nothing")
     args = ap.parse_args(argv)
     header("bench_aliases: every optaxlr alias vs optax")
+    if args.shape:
+        args.size = math.prod(args.shape)
     params = make_tree(1, int(args.size))
+    if args.shape:
+        params = jax.tree.map(lambda p: p.reshape(args.shape), params)
     if args.hashes:
         print_hashes(params)
         return []
@@ -168,6 +186,7 @@ def main(argv=None):
             {
                 "pair": name,
                 "params": int(args.size),
+                "shape": list(jax.tree.leaves(params)[0].shape),
                 "step_s": {k: median(v) for k, v in times.items()},
                 "ratio_optaxlr_optax": paired_ratio(times["optaxlr"], times["optax"]),
             }
