@@ -56,8 +56,8 @@ def adafactor(
       ``clip_threshold`` is ``d``; its ``eps=(1e-30, 1e-3)`` adds ``eps[0]`` to
       :math:`G^2` (as optax) where PyTorch floors the estimate; ``beta1`` adds
       momentum; its weight decay is scaled by the relative step times the parameter
-      scale, not by ``lr``. With ``relative_step=False, scale_parameter=False`` it is
-      Adafactor with an external rate, which is none of these.
+      scale, not by ``lr``. With ``relative_step=False`` and an ``lr`` it is
+      ``optax.adafactor(lr)``'s form (a plain rate), up to the factored dimensions.
 
     Args:
       learning_rate: the cap of the relative step and the decay's rate, >= 0 (1e-2 in
