@@ -17,6 +17,8 @@ what the fusion saves.
     python benchmarks/bench_aliases.py --only adamw sgd_momentum --size 1e6
     python benchmarks/bench_aliases.py --only "lars (other math)" --size 16e6 --leaves 4 --rows 1000
     python benchmarks/bench_aliases.py --hashes   # no timing: is the program the same?
+    python benchmarks/bench_aliases.py --only "adafactor (other eps, no relative step)" \
+        --shape 100 100                           # one matrix instead of a vector
 
 ``--hashes`` prints, per pair, a hash of optaxlr's lowered step (source locations
 stripped) and of its state's tree structure: two commits that print the same hashes
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -108,6 +111,14 @@ PAIRS: dict[str, Pair] = {
         lambda: optax.lars(LR, weight_decay=1e-2),
         lambda: optaxlr.lars(LR, weight_decay=1e-2),
     ),
+    # optax's is the T5 variant (eps added to g^2, a plain rate, no relative step); with
+    # min_dim_size_to_factor=0 it factors every matrix too, so the work is the same: the
+    # factored moments, the update's block RMS clipping and the parameter-scale factor.
+    # Time it on a matrix (--shape) for the factored path, on --size for the vector one.
+    "adafactor (other eps, no relative step)": (
+        lambda: optax.adafactor(1e-2, min_dim_size_to_factor=0),
+        lambda: optaxlr.adafactor(1e-2),
+    ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
         lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
@@ -159,6 +170,9 @@ def main(argv=None):
     ap.add_argument("--size", type=float, default=1e4, help="floats in all arrays together")
     ap.add_argument("--leaves", type=int, default=1, help="arrays (of size / leaves floats)")
     ap.add_argument("--rows", type=int, default=0, help="each array as a matrix of these rows")
+    ap.add_argument(
+        "--shape", type=int, nargs="+", help="one array of this shape instead (e.g. 100 100)"
+    )
     ap.add_argument("--rounds", type=int, default=21)
     ap.add_argument("--block", type=float, default=0.1, help="seconds per timed block")
     ap.add_argument("--out", type=Path, default=RESULTS, help="JSON results folder")
@@ -166,8 +180,12 @@ def main(argv=None):
     ap.add_argument("--hashes", action="store_true", help="print program hashes, time nothing")
     args = ap.parse_args(argv)
     header("bench_aliases: every optaxlr alias vs optax")
+    if args.shape:
+        args.size, args.leaves = math.prod(args.shape), 1
     params = make_tree(args.leaves, int(args.size))
-    if args.rows:
+    if args.shape:
+        params = jax.tree.map(lambda p: p.reshape(args.shape), params)
+    elif args.rows:
         params = jax.tree.map(lambda p: p.reshape(args.rows, -1), params)
     if args.hashes:
         print_hashes(params)
@@ -184,6 +202,7 @@ def main(argv=None):
             {
                 "pair": name,
                 "params": int(args.size),
+                "shape": list(jax.tree.leaves(params)[0].shape),
                 "step_s": {k: median(v) for k, v in times.items()},
                 "ratio_optaxlr_optax": paired_ratio(times["optaxlr"], times["optax"]),
             }

@@ -19,16 +19,16 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
 ).strip()
 
-import argparse  # noqa: E402
-import time  # noqa: E402
+import argparse
+import time
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from jax.sharding import Mesh  # noqa: E402
+import jax
+import numpy as np
+from jax.sharding import Mesh
 
-import optaxlr  # noqa: E402
-from optaxlr.demo import prepare  # noqa: E402
-from optaxlr.demo._train import batch_indices, make_loss  # noqa: E402
+import optaxlr
+from optaxlr.demo import prepare
+from optaxlr.demo._train import batch_indices, make_loss
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from optaxlr import fast, schedules, tools, training, transforms
 from optaxlr._hyperparams import HyperparamRecord, hyperparams, set_hyperparams
 from optaxlr.aliases import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamax,
@@ -47,6 +48,7 @@ from optaxlr.transforms import (
     clip_by_value,
     decoupled_weight_decay,
     scale_by_adadelta,
+    scale_by_adafactor,
     scale_by_adagrad,
     scale_by_adam,
     scale_by_adamax,
@@ -74,6 +76,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "__version__",
     "accumulate",
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",
@@ -103,6 +106,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "rmsprop",
     "rprop",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",

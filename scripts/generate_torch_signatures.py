@@ -46,6 +46,7 @@ CLASSES = {
     "Adamax": "adamax",
     "Rprop": "rprop",
     "ASGD": "asgd",
+    "Adafactor": "adafactor",
 }
 
 STEPS = 20

@@ -46,6 +46,7 @@ EXTRA = {
         "step_sizes": (1e-6, optaxlr.schedules.linear(50.0, 10.0, 20)),
     },
     "asgd": {"t0": 2.0, "weight_decay": 1e-2},
+    "adafactor": {"weight_decay": 1e-2},
 }
 
 

@@ -41,6 +41,7 @@ PROVENANCE = {
     "mup_adamw.npz": ("scripts/generate_layerwise_fixtures.py", ("torch", "timm", "mup")),
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
     "lamb_lars.npz": ("scripts/generate_lamb_lars_fixtures.py", ("torch", "pytorch_optimizer")),
+    "optimizers_adafactor.npz": ("scripts/generate_adafactor_fixtures.py", ("torch",)),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),

@@ -190,6 +190,7 @@ KEYS = {
     "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
     "lamb": ["step", "b1", "b2", "eps", "learning_rate"],
     "lars": ["weight_decay", "trust_coefficient", "momentum", "dampening", "learning_rate"],
+    "adafactor": ["step", "learning_rate", "beta2_decay", "eps2", "d"],
 }
 
 

@@ -40,6 +40,7 @@ ALIASES = {
     "asgd": dict(weight_decay=1e-2, t0=2.0),
     "lamb": dict(weight_decay=1e-2, weight_decouple=False, pre_norm=True),
     "lars": dict(learning_rate=0.1, weight_decay=1e-2, nesterov=True),
+    "adafactor": dict(weight_decay=1e-2),
 }
 
 

@@ -232,6 +232,7 @@ RESUMED = {
     "asgd": lambda lr: optaxlr.asgd(lr, t0=2.0, weight_decay=1e-2),
     "lamb": lambda lr: optaxlr.lamb(lr, weight_decay=1e-2),
     "lars": lambda lr: optaxlr.lars(lr, weight_decay=1e-2, trust_coefficient=1e-2),
+    "adafactor": lambda lr: optaxlr.adafactor(lr, weight_decay=1e-2),
 }
 
 

@@ -113,7 +113,33 @@ else:
             out[name] = jax.device_put(value, NamedSharding(mesh, spec))
         return out
 
+    def _is_adafactor(x):
+        return isinstance(x, optaxlr.transforms.ScaleByAdafactorState)
+
+    def _check_factored(label, tree, params, failures):
+        """``tree`` without Adafactor's row and column moments, each checked to have its
+        parameter's sharding with the reduced axis whole (it has size 1)."""
+
+        def check(node):
+            if not _is_adafactor(node):
+                return node
+            for field, axis in (("row_var", -1), ("col_var", -2)):
+                for name, p in params.items():
+                    leaf = getattr(node, field)[name]
+                    if leaf is None:
+                        continue
+                    spec = [*p.sharding.spec, *[None] * (p.ndim - len(p.sharding.spec))]
+                    spec[axis] = None
+                    want = NamedSharding(p.sharding.mesh, P(*spec))
+                    if not leaf.sharding.is_equivalent_to(want, leaf.ndim):
+                        failures.append(f"{label}{field}[{name!r}]: {leaf.sharding} "
+                                        f"instead of {want}")
+            return node._replace(row_var=None, col_var=None)
+
+        return jax.tree.map(check, tree, is_leaf=_is_adafactor)
+
     def _check_state(label, tree, params, failures):
+        tree = _check_factored(label, tree, params, failures)
         by_shape = {p.shape: p.sharding for p in jax.tree.leaves(params)}
         for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
             where = f"{label}{jax.tree_util.keystr(path)}"

@@ -22,6 +22,7 @@ steps, see ``tests/test_optimizer_fixtures.py``).
 """
 
 from optaxlr.aliases._adadelta import adadelta
+from optaxlr.aliases._adafactor import adafactor
 from optaxlr.aliases._adagrad import adagrad
 from optaxlr.aliases._adam import adam, adamw
 from optaxlr.aliases._adamax import adamax
@@ -38,6 +39,7 @@ from optaxlr.aliases._sgd import sgd
 
 __all__ = [  # the optimizers, one per torch.optim class (tests iterate over them)
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamax",

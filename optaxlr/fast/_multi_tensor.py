@@ -22,9 +22,9 @@ gradient is one concatenation per buffer, so ``jax.grad`` with respect to a
 
 `multi_tensor` wraps an optimizer for this layout: it checks its inputs are
 `FlatParams`, and refuses what cannot run on it (``optax.partition``,
-Adafactor's factored moments, ``optax.masked`` with a mask written for the
-parameter tree). The optaxlr transformations that work per parameter array
-(`optaxlr.scale_by_path`, the ``mask`` of the weight decays,
+Adafactor's factored moments, optax's and `optaxlr.adafactor`'s, ``optax.masked``
+with a mask written for the parameter tree). The optaxlr transformations that work
+per parameter array (`optaxlr.scale_by_path`, the ``mask`` of the weight decays,
 `optaxlr.clip_by_norm`) apply their rule to each buffer through the
 `optaxlr.transforms.ParameterGroups` protocol, which `FlatParams` implements,
 and raise where a buffer mixes parameters the rule treats differently.
@@ -69,6 +69,7 @@ import optax
 from jax import lax
 
 from optaxlr._paths import path_to_str
+from optaxlr.transforms import ScaleByAdafactorState
 
 __all__ = [
     "FlatParams",
@@ -530,6 +531,15 @@ def _unsupported_states() -> list[tuple[type, str]]:
                 "which a 1-D buffer doesn't have; use the per-leaf optimizer",
             )
         )
+    found.append(
+        (
+            ScaleByAdafactorState,
+            "optaxlr.adafactor (scale_by_adafactor) factors the second moment of each "
+            "matrix over its rows and columns and scales each parameter's step by that "
+            "parameter's root mean square, and a 1-D buffer holds neither its rows nor its "
+            "own parameters apart; use the per-leaf optimizer",
+        )
+    )
     return found
 
 
@@ -570,7 +580,8 @@ def multi_tensor(
       when every buffer is uniform under the rule (flatten with ``group_by``),
       and an error where they aren't;
     * an error for what cannot run on a 1-D buffer: `optaxlr.clip_by_norm` (one
-      norm per parameter array), ``optax.partition``, Adafactor, and
+      norm per parameter array), ``optax.partition``, ``optax.adafactor`` and
+      `optaxlr.adafactor` (per-matrix moments, per-parameter scale), and
       ``optax.masked`` with a mask written for the tree (wrap it in
       `flat_mask`).
 

@@ -11,6 +11,7 @@ step, a ``record`` of the hyperparameters the last update used (read by
 from optax import chain
 
 from optaxlr.transforms._adadelta import ScaleByAdadeltaState, scale_by_adadelta
+from optaxlr.transforms._adafactor import ScaleByAdafactorState, scale_by_adafactor
 from optaxlr.transforms._adagrad import ScaleByAdagradState, scale_by_adagrad
 from optaxlr.transforms._adam import ScaleByAdamState, scale_by_adam
 from optaxlr.transforms._adamax import ScaleByAdamaxState, scale_by_adamax
@@ -49,6 +50,7 @@ __all__ = [
     "DecoupledWeightDecayState",
     "ParameterGroups",
     "ScaleByAdadeltaState",
+    "ScaleByAdafactorState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAdamaxState",
@@ -72,6 +74,7 @@ __all__ = [
     "path_to_str",
     "per_parameter",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",

@@ -46,6 +46,7 @@ __all__ = [
     "moments",
     "next_count",
     "one_minus_pow",
+    "pair",
     "real_dtype",
     "real_view",
     "scalar_dtype",
@@ -110,6 +111,13 @@ def moments(b1: Any, b2: Any, eps: Any) -> dict[str, Bounded]:
         "b2": bounded("b2", b2, BETA),
         "eps": bounded("eps", eps, NONNEGATIVE),
     }
+
+
+def pair(who: str, name: str, value: Any) -> tuple[Any, Any]:
+    """The two elements of a PyTorch pair argument (Rprop's ``etas``, Adafactor's ``eps``)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{who}: {name} must be a pair (a tuple of two), got {value!r}")
+    return value[0], value[1]
 
 
 def check_dtype(name: str, value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +20,7 @@ from optaxlr.transforms._common import (
     init_count,
     moment_dtype,
     next_count,
+    pair,
     real_view,
     scalar_dtype,
     transformation,
@@ -41,12 +42,6 @@ class ScaleByRpropState(NamedTuple):
     record: HyperparamRecord  # eta_minus, eta_plus, step_size_min, step_size_max, learning_rate
     prev: optax.Params  # the previous (masked) gradient (float32 for float16 parameters)
     step_size: optax.Params  # per-element step sizes, starting at learning_rate
-
-
-def _pair(who: str, name: str, value: Any) -> tuple[Any, Any]:
-    if not isinstance(value, tuple | list) or len(value) != 2:
-        raise TypeError(f"{who}: {name} must be a pair (a tuple of two), got {value!r}")
-    return value[0], value[1]
 
 
 def scale_by_rprop(
@@ -99,8 +94,8 @@ def scale_by_rprop(
             "torch.optim.Rprop does; a schedule is refused (schedule etas or step_sizes, "
             "or scale the updates)"
         )
-    eta_minus, eta_plus = _pair(who, "etas", etas)
-    step_min, step_max = _pair(who, "step_sizes", step_sizes)
+    eta_minus, eta_plus = pair(who, "etas", etas)
+    step_min, step_max = pair(who, "step_sizes", step_sizes)
     spec = HyperparamSpec(
         eta_minus=bounded("etas[0] (eta_minus)", eta_minus, ETA_MINUS),
         eta_plus=bounded("etas[1] (eta_plus)", eta_plus, ETA_PLUS),
