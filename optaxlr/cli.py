@@ -41,7 +41,8 @@ MAX_RANGE_TEST_STEPS = 100_000
 # tests/test_demo.py checks they match optaxlr.demo.
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 OPTIMIZERS = (
-    *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars"
+    *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars",
+    "adafactor",
 )
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")

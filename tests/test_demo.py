@@ -137,7 +137,7 @@ def test_cli_reports_bad_arguments(capsys):
 
 # A rate each optimizer trains the CNN with (the range test's order of magnitude).
 EXTRA_RATES = {"nadam": 1e-2, "radam": 1e-2, "adamax": 1e-2, "adadelta": 3.0, "asgd": 0.3,
-               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0}
+               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2}
 
 
 @pytest.mark.parametrize("optimizer", [o for o in demo.OPTIMIZERS

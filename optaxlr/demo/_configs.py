@@ -46,6 +46,7 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "lion": lambda lr, m: aliases.lion(lr, b1=0.9 if m is None else m),
     "lamb": lambda lr, m: aliases.lamb(lr, b1=0.9 if m is None else m),
     "lars": lambda lr, m: aliases.lars(lr, momentum=0.9 if m is None else m),
+    "adafactor": lambda lr, m: aliases.adafactor(lr),
 }
 
 #: What the demo runs without ``--optimizers``.
