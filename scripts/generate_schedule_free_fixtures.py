@@ -46,8 +46,8 @@ import numpy as np
 import schedulefree
 import torch
 from _torch_fixture import CONDITIONING_LIMITS, conditioning, save
-from generate_rprop_asgd_fixtures import COMPLEX_STEPS, _complex_problem
 from generate_optimizer_fixtures import BATCH, CHECKPOINTS, LEAVES, N_EXAMPLES, STEPS, _problem
+from generate_rprop_asgd_fixtures import COMPLEX_STEPS, _complex_problem
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "schedule_free.npz"
 CLASSES = {"sgd": schedulefree.SGDScheduleFree, "adamw": schedulefree.AdamWScheduleFree}
@@ -61,7 +61,10 @@ def _grid() -> list[dict]:
     def add(name, optimizer, peer_kwargs, alias_kwargs, cosine=None):
         scheduler = schedules = None
         if cosine is not None:
-            scheduler = {"class": "CosineAnnealingLR", "kwargs": {"T_max": STEPS, "eta_min": cosine}}
+            scheduler = {
+                "class": "CosineAnnealingLR",
+                "kwargs": {"T_max": STEPS, "eta_min": cosine},
+            }
             schedules = {
                 "learning_rate": {
                     "schedule": "cosine",

@@ -174,8 +174,10 @@ def test_fixtures_record_their_provenance():
     assert script.exists() and "import optaxlr" not in script.read_text()
     assert {r["group"] for r in manifest["runs"]} == {"float64", "complex64", "float16"}
     # adamax and lion: float64 and complex64 in optimizers_2026.npz (test_new_optimizers.py);
-    # rprop and asgd in optimizers_rprop_asgd.npz (test_rprop_asgd.py)
-    older = set(optaxlr.aliases.__all__) - {"adamax", "lion", "rprop", "asgd"}
+    # rprop and asgd in optimizers_rprop_asgd.npz (test_rprop_asgd.py); the schedule-free
+    # ones in schedule_free.npz (test_schedule_free.py)
+    newer = {"adamax", "lion", "rprop", "asgd", "schedule_free_sgd", "schedule_free_adamw"}
+    older = set(optaxlr.aliases.__all__) - newer
     assert {r["optimizer"] for r in _runs("float64")} == older
     assert {r["optimizer"] for r in _runs("complex64")} == older
     assert {r["optimizer"] for r in _runs("float16")} >= {"adam", "adamw", "rmsprop", "nadam"}

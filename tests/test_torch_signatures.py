@@ -56,7 +56,11 @@ EXTRAS: dict[str, dict[str, str]] = {
 }
 
 #: Aliases with no torch.optim class (their peer is another library).
-NO_TORCH_CLASS = {"lion": "lion_pytorch.Lion, which has no maximize and no signature here"}
+NO_TORCH_CLASS = {
+    "lion": "lion_pytorch.Lion, which has no maximize and no signature here",
+    "schedule_free_sgd": "schedulefree.SGDScheduleFree (tests/test_schedule_free.py)",
+    "schedule_free_adamw": "schedulefree.AdamWScheduleFree (tests/test_schedule_free.py)",
+}
 
 
 @functools.cache

@@ -79,7 +79,7 @@ def schedule_free_sgd(
       ...     updates, state = opt.update(params, state, params)  # grad of |w|^2 / 2
       ...     params = optax.apply_updates(params, updates)
       >>> optaxlr.schedule_free_eval_params(state, params)["w"]
-      Array([ 0.41666675, -0.8333335 ], dtype=float32)
+      Array([ 0.31833333, -0.63666666], dtype=float32)
     """
     check_hyperparam("momentum", momentum, low=0.0, high=1.0, low_open=True, high_open=True)
     return chain(
@@ -152,7 +152,9 @@ def schedule_free_adamw(
         "schedule_free_adamw",
         scale_by_schedule_free_adam(b2, eps),
         decay(weight_decay, mask),
-        scale_by_schedule_free(learning_rate, b1, warmup_steps, r, weight_lr_power, z_dtype=z_dtype),
+        scale_by_schedule_free(
+            learning_rate, b1, warmup_steps, r, weight_lr_power, z_dtype=z_dtype
+        ),
     )
 
 
@@ -178,14 +180,17 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
         ``params`` doesn't match it.
 
     Example:
-      >>> import jax.numpy as jnp, optaxlr
+      >>> import jax.numpy as jnp, optax, optaxlr
       >>> opt = optaxlr.schedule_free_adamw(0.1)
       >>> params = {"w": jnp.ones(2)}
       >>> state = opt.init(params)
-      >>> updates, state = opt.update({"w": jnp.ones(2)}, state, params)
-      >>> params = {"w": params["w"] + updates["w"]}
-      >>> params["w"], optaxlr.schedule_free_eval_params(state, params)["w"]
-      (Array([0.99, 0.99], dtype=float32), Array([0.9, 0.9], dtype=float32))
+      >>> for g in (1.0, -1.0):  # z: 1 -> 0.9 -> 1.0; x averages them; y in between
+      ...     updates, state = opt.update({"w": jnp.full(2, g)}, state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> params["w"]  # y
+      Array([0.95500004, 0.95500004], dtype=float32)
+      >>> optaxlr.schedule_free_eval_params(state, params)["w"]  # x
+      Array([0.95000005, 0.95000005], dtype=float32)
     """
     found = find_states(state, ScaleByScheduleFreeState)
     if len(found) != 1:

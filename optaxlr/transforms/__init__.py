@@ -29,13 +29,13 @@ from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
+from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
 from optaxlr.transforms._schedule_free import (
     ScaleByScheduleFreeAdamState,
     ScaleByScheduleFreeState,
     scale_by_schedule_free,
     scale_by_schedule_free_adam,
 )
-from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
 from optaxlr.transforms._weight_decay import (
     AddDecayedWeightsState,
     DecoupledWeightDecayState,
