@@ -188,7 +188,11 @@ KEYS = {
     "lion": ["b1", "b2", "learning_rate"],
     "rprop": ["eta_minus", "eta_plus", "step_size_min", "step_size_max", "learning_rate"],
     "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
-}
+    "schedule_free_sgd": ["step", "learning_rate", "b1", "warmup_steps", "r", "weight_lr_power",
+                          "effective_learning_rate", "averaging_weight"],
+    "schedule_free_adamw": ["step", "b2", "eps", "learning_rate", "b1", "warmup_steps", "r",
+                            "weight_lr_power", "effective_learning_rate", "averaging_weight"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
