@@ -38,6 +38,10 @@ PROVENANCE = {
         ("torch", "lion_pytorch"),
     ),
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
+    "schedule_free.npz": (
+        "scripts/generate_schedule_free_fixtures.py",
+        ("torch", "schedulefree"),
+    ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),
@@ -131,7 +135,8 @@ class StubLoader(importlib.abc.Loader):
 
 class StubAbsentPeers(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch"}:
+        peers = {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch", "schedulefree"}
+        if name.split(".")[0] in peers:
             return importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
         return None
 
