@@ -188,12 +188,15 @@ def scale_by_schedule_free(
         lr, c, (weight_sum, error), lr_max = _step_scalars(
             values, state.count, (state.weight_sum, state.weight_sum_error), state.lr_max, dtype
         )
-        coef = (lr * (values["b1"] * (1 - c) - 1)).astype(dtype)
+        # The reference's lr * (b1 (1 - c) - 1) on the old z is -lr (1 - b1)(1 - c) on the
+        # new one: y then reads z_t, not z_{t-1}, so z is updated in place without a copy.
+        coef = (-lr * (1 - values["b1"]) * (1 - c)).astype(dtype)
 
         def leaf(d, y, z):
-            d32, y32, z32 = upcast(d), upcast(y), upcast(z)
-            step = c * (z32 - y32) + coef * d32
-            return step.astype(d.dtype), (z32 - lr * d32).astype(z.dtype)
+            d32, y32 = upcast(d), upcast(y)
+            new_z = (upcast(z) - lr * d32).astype(z.dtype)
+            step = c * (upcast(new_z) - y32) + coef * d32
+            return step.astype(d.dtype), new_z
 
         out = jax.tree.map(leaf, updates, params, state.z)
         new_updates, z = unzip(updates, out, 2)
