@@ -122,7 +122,9 @@ def scale_by_schedule_free(
 
     (:math:`W` = ``warmup_steps``, :math:`p` = ``weight_lr_power``), which is
     :math:`x_t = (1 - c_t) x_{t-1} + c_t z_t` with :math:`x` never stored, as
-    the reference computes it. The output is the whole update
+    the reference computes it (here from :math:`z_t`, the same sum:
+    :math:`y_t = y_{t-1} + c_t (z_t - y_{t-1}) - \gamma_t (1 - \beta_1)(1 - c_t) d_t`,
+    so that :math:`z` is updated in place). The output is the whole update
     :math:`y_t - y_{t-1}`: put this transformation last in a chain. ``update``
     needs ``params``.
 
