@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import optax
+import optax.contrib
 from _common import (
     RESULTS,
     grads_like,
@@ -118,6 +119,16 @@ PAIRS: dict[str, Pair] = {
     "adafactor (other eps, no relative step)": (
         lambda: optax.adafactor(1e-2, min_dim_size_to_factor=0),
         lambda: optaxlr.adafactor(1e-2),
+    ),
+    # The same math without warmup (optax's warmup starts a step earlier, at 0); the whole
+    # step, y and z, in both.
+    "schedule_free_adamw": (
+        lambda: optax.contrib.schedule_free_adamw(LR, weight_decay=1e-2),
+        lambda: optaxlr.schedule_free_adamw(LR, weight_decay=1e-2),
+    ),
+    "schedule_free_sgd": (
+        lambda: optax.contrib.schedule_free_sgd(LR, weight_decay=1e-2),
+        lambda: optaxlr.schedule_free_sgd(LR, weight_decay=1e-2),
     ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),

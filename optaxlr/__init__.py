@@ -25,6 +25,9 @@ from optaxlr.aliases import (
     radam,
     rmsprop,
     rprop,
+    schedule_free_adamw,
+    schedule_free_eval_params,
+    schedule_free_sgd,
     sgd,
 )
 from optaxlr.fast import FlatParams, flat_mask, multi_tensor
@@ -62,6 +65,8 @@ from optaxlr.transforms import (
     scale_by_radam,
     scale_by_rmsprop,
     scale_by_rprop,
+    scale_by_schedule_free,
+    scale_by_schedule_free_adam,
     trace,
 )
 
@@ -120,7 +125,12 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "scale_by_radam",
     "scale_by_rmsprop",
     "scale_by_rprop",
+    "scale_by_schedule_free",
+    "scale_by_schedule_free_adam",
     "scale_for_batch_size",
+    "schedule_free_adamw",
+    "schedule_free_eval_params",
+    "schedule_free_sgd",
     "schedules",
     "set_hyperparams",
     "sgd",

@@ -176,10 +176,11 @@ def test_fixtures_record_their_provenance():
     # adamax and lion: float64 and complex64 in optimizers_2026.npz (test_new_optimizers.py);
     # rprop and asgd in optimizers_rprop_asgd.npz (test_rprop_asgd.py); lamb and lars in
     # lamb_lars.npz (test_lamb_lars.py); adafactor's float64 in optimizers_adafactor.npz
-    # (test_adafactor.py), and torch refuses complex ones
-    older = set(optaxlr.aliases.__all__) - {
-        "adamax", "lion", "rprop", "asgd", "lamb", "lars", "adafactor"
-    }
+    # (test_adafactor.py), and torch refuses complex ones; the schedule-free ones in
+    # schedule_free.npz (test_schedule_free.py)
+    newer = {"adamax", "lion", "rprop", "asgd", "lamb", "lars", "adafactor",
+             "schedule_free_sgd", "schedule_free_adamw"}
+    older = set(optaxlr.aliases.__all__) - newer
     assert {r["optimizer"] for r in _runs("float64")} == older
     assert {r["optimizer"] for r in _runs("complex64")} == older
     assert {r["optimizer"] for r in _runs("float16")} >= {"adam", "adamw", "rmsprop", "nadam"}

@@ -42,6 +42,10 @@ PROVENANCE = {
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
     "lamb_lars.npz": ("scripts/generate_lamb_lars_fixtures.py", ("torch", "pytorch_optimizer")),
     "optimizers_adafactor.npz": ("scripts/generate_adafactor_fixtures.py", ("torch",)),
+    "schedule_free.npz": (
+        "scripts/generate_schedule_free_fixtures.py",
+        ("torch", "schedulefree"),
+    ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),

@@ -191,7 +191,11 @@ KEYS = {
     "lamb": ["step", "b1", "b2", "eps", "learning_rate"],
     "lars": ["weight_decay", "trust_coefficient", "momentum", "dampening", "learning_rate"],
     "adafactor": ["step", "learning_rate", "beta2_decay", "eps2", "d"],
-}
+    "schedule_free_sgd": ["step", "learning_rate", "b1", "warmup_steps", "r", "weight_lr_power",
+                          "effective_learning_rate", "averaging_weight"],
+    "schedule_free_adamw": ["step", "b2", "eps", "learning_rate", "b1", "warmup_steps", "r",
+                            "weight_lr_power", "effective_learning_rate", "averaging_weight"],
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))

@@ -60,6 +60,8 @@ NO_TORCH_CLASS = {
     "lion": "lion_pytorch.Lion, which has no maximize and no signature here",
     "lamb": "pytorch_optimizer.Lamb; its signature is checked in tests/test_lamb_lars.py",
     "lars": "pytorch_optimizer.LARS; its signature is checked in tests/test_lamb_lars.py",
+    "schedule_free_sgd": "schedulefree.SGDScheduleFree (tests/test_schedule_free.py)",
+    "schedule_free_adamw": "schedulefree.AdamWScheduleFree (tests/test_schedule_free.py)",
 }
 
 

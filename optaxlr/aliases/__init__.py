@@ -35,9 +35,13 @@ from optaxlr.aliases._nadam import nadam
 from optaxlr.aliases._radam import radam
 from optaxlr.aliases._rmsprop import rmsprop
 from optaxlr.aliases._rprop import rprop
+from optaxlr.aliases._schedule_free import schedule_free_adamw, schedule_free_sgd
+from optaxlr.aliases._schedule_free import (  # a reader, not an optimizer
+    schedule_free_eval_params as schedule_free_eval_params,
+)
 from optaxlr.aliases._sgd import sgd
 
-__all__ = [  # the optimizers, one per torch.optim class (tests iterate over them)
+__all__ = [  # the optimizers, one per torch.optim class or peer package (tests iterate over them)
     "adadelta",
     "adafactor",
     "adagrad",
@@ -52,5 +56,7 @@ __all__ = [  # the optimizers, one per torch.optim class (tests iterate over the
     "radam",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     "sgd",
 ]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import optax
 
 from optaxlr._hyperparams import Hyperparam
 from optaxlr.aliases._common import chain
 from optaxlr.transforms import scale_by_asgd
 from optaxlr.transforms._asgd import ScaleByAsgdState
+from optaxlr.transforms._common import find_states
 
 
 def asgd(
@@ -72,11 +72,7 @@ def asgd_average(state: Any) -> Any:
       >>> optaxlr.asgd_average(state)["w"]
       Array([0.9, 0.9], dtype=float32)
     """
-    found = [
-        s
-        for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
-        if isinstance(s, ScaleByAsgdState)
-    ]
+    found = find_states(state, ScaleByAsgdState)
     if len(found) != 1:
         raise ValueError(
             "asgd_average: the state must hold exactly one ASGD state (of optaxlr.asgd or "

@@ -41,8 +41,8 @@ def chain(
     return optax.GradientTransformationExtraArgs(chained.init, update_fn)
 
 
-def decay(weight_decay: Any) -> optax.GradientTransformation | None:
-    return None if is_static_zero(weight_decay) else add_decayed_weights(weight_decay)
+def decay(weight_decay: Any, mask: Any = None) -> optax.GradientTransformation | None:
+    return None if is_static_zero(weight_decay) else add_decayed_weights(weight_decay, mask)
 
 
 def adam_family(

@@ -31,6 +31,12 @@ from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
 from optaxlr.transforms._scale import ScaleByLearningRateState, scale_by_learning_rate
+from optaxlr.transforms._schedule_free import (
+    ScaleByScheduleFreeAdamState,
+    ScaleByScheduleFreeState,
+    scale_by_schedule_free,
+    scale_by_schedule_free_adam,
+)
 from optaxlr.transforms._trust_ratio import (
     ScaleByLambState,
     ScaleByLarsState,
@@ -64,6 +70,8 @@ __all__ = [
     "ScaleByRadamState",
     "ScaleByRmspropState",
     "ScaleByRpropState",
+    "ScaleByScheduleFreeAdamState",
+    "ScaleByScheduleFreeState",
     "TraceState",
     "add_decayed_weights",
     "chain",
@@ -88,5 +96,7 @@ __all__ = [
     "scale_by_radam",
     "scale_by_rmsprop",
     "scale_by_rprop",
+    "scale_by_schedule_free",
+    "scale_by_schedule_free_adam",
     "trace",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "check_params",
     "check_update",
     "compute_dtype",
+    "find_states",
     "increment",
     "init_count",
     "is_static_zero",
@@ -344,6 +345,14 @@ def lerp(a: Any, b: Any, w: Any) -> Any:
     if isinstance(w, numbers.Real) and not is_traced(w) and float(w) >= 0.5:
         return b - (b - a) * (1.0 - float(w))
     return a + w * (b - a)
+
+
+def find_states(tree: Any, cls: type) -> list[Any]:
+    """Every ``cls`` state in ``tree``, in tree order: inside chains, wrappers
+    (``optax.inject_hyperparams``, ``optax.MultiSteps``) and an ``nnx.Optimizer``'s
+    ``opt_state``, for the readers that return what one transformation keeps."""
+    leaves = jax.tree.leaves(tree, is_leaf=lambda x: isinstance(x, cls))
+    return [s for s in leaves if isinstance(s, cls)]
 
 
 def unzip(like: Any, tree: Any, n: int) -> tuple[Any, ...]:
