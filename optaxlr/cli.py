@@ -42,8 +42,9 @@ MAX_RANGE_TEST_STEPS = 100_000
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 OPTIMIZERS = (
     *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars",
-    "adafactor",
+    "adafactor", "schedule-free-sgd", "schedule-free-adamw",
 )
+NO_TUNING = ("schedule-free-adamw",)
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 
@@ -214,6 +215,7 @@ def _demo(args: argparse.Namespace) -> int:
         optimizers=_names(args.optimizers),
         schedules=_names(args.schedules),
         schedule_optimizer=args.schedule_optimizer,
+        no_tuning=_names(args.no_tuning),
         lr=_learning_rates(args.lr),
         steps=args.steps if args.steps is not None else (300 if quick else 1500),
         batch_size=args.batch_size,
@@ -315,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
                       help=f"comma-separated, from {', '.join(SCHEDULES)} (default: "
                       f"{','.join(DEFAULT_SCHEDULES)}; '' for none)")
+    demo.add_argument("--no-tuning", default=",".join(NO_TUNING),
+                      help=f"comma-separated, from {', '.join(NO_TUNING)}: run these at their "
+                      "default rate, with no range test and no schedule (default: all; '' "
+                      "for none)")
     demo.add_argument("--schedule-optimizer", default="momentum", choices=tuple(OPTIMIZERS),
                       help="the optimizer the schedules are compared with (default momentum)")
     demo.add_argument("--grid", action="store_true",

@@ -25,6 +25,7 @@ def test_quick_demo_writes_every_output(tmp_path, capsys):
     code = cli.main([
         "demo", "--quick", "--optimizers", "momentum", "--schedules", "constant,one-cycle",
         "--steps", "100", "--range-test-steps", "30", "--output", str(out), "--quiet",
+        "--no-tuning", "schedule-free-adamw",
     ])
     assert code == 0
     printed = capsys.readouterr().out
@@ -35,8 +36,14 @@ def test_quick_demo_writes_every_output(tmp_path, capsys):
     for name in demo.PLOT_FILES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     results = json.loads((out / "results.json").read_text())
-    assert [r["name"] for r in results["runs"]] == ["momentum/constant", "momentum/one-cycle"]
+    assert [r["name"] for r in results["runs"]] == [
+        "momentum/constant", "momentum/one-cycle", "schedule-free-adamw/default"]
+    # No range test for the untuned run: it takes its reference's default rate.
     assert set(results["range_tests"]) == {"momentum"}
+    untuned = results["runs"][2]
+    assert untuned["lr"] == 2.5e-3 and untuned["lr_source"] == "its default (no tuning)"
+    # The recorded rate is the one the step took (schedule-free's effective rate).
+    np.testing.assert_allclose(untuned["history"]["lrs"], 2.5e-3, rtol=1e-7)
     run = results["runs"][1]
     assert run["lr_source"] == "range test (minimum) x 3"
     assert len(run["history"]["lrs"]) == 100 and len(run["history"]["test_acc"]) == 2
@@ -82,6 +89,7 @@ def test_conv1d_matches_lax_conv():
 def test_cli_names_match_the_demo():
     assert cli.OPTIMIZERS == tuple(demo.OPTIMIZERS)
     assert cli.DEFAULT_OPTIMIZERS == demo.DEFAULT_OPTIMIZERS
+    assert cli.NO_TUNING == tuple(demo.NO_TUNING)
     assert cli.SCHEDULES == tuple(demo.SCHEDULES)
     assert cli.DEFAULT_SCHEDULES == tuple(demo.DEFAULT_SCHEDULES)
 
@@ -89,13 +97,19 @@ def test_cli_names_match_the_demo():
 def test_demo_config_validation_and_plan():
     config = demo.DemoConfig()
     assert config.runs()[:7] == [(o, "constant") for o in demo.DEFAULT_OPTIMIZERS]
-    assert config.runs()[7:] == [("momentum", s) for s in ("step", "cosine", "sgdr", "one-cycle")]
-    grid = demo.DemoConfig(optimizers="sgd,adam", schedules="constant,cosine", grid=True)
+    assert config.runs()[7:11] == [("momentum", s) for s in ("step", "cosine", "sgdr", "one-cycle")]
+    # The no-tuning rows: their reference's default rate, no range test.
+    assert config.runs()[11:] == [(o, "default") for o in demo.NO_TUNING]
+    assert config.given_lr("schedule-free-adamw", "default") == 2.5e-3
+    grid = demo.DemoConfig(optimizers="sgd,adam", schedules="constant,cosine", grid=True,
+                           no_tuning="")
     assert grid.runs() == [("sgd", "constant"), ("sgd", "cosine"), ("adam", "constant"),
                            ("adam", "cosine")]
     assert demo.DemoConfig(lr={"adam": 0.01}).given_lr("adam") == 0.01
     with pytest.raises(ValueError, match="optimizer must be one of"):
         demo.DemoConfig(optimizers=("lbfgs",))
+    with pytest.raises(ValueError, match="no_tuning must be one of"):
+        demo.DemoConfig(no_tuning=("adam",))
     with pytest.raises(ValueError, match="schedule must be one of"):
         demo.DemoConfig(schedules=("linear",))
     with pytest.raises(ValueError, match="steps"):
@@ -137,7 +151,8 @@ def test_cli_reports_bad_arguments(capsys):
 
 # A rate each optimizer trains the CNN with (the range test's order of magnitude).
 EXTRA_RATES = {"nadam": 1e-2, "radam": 1e-2, "adamax": 1e-2, "adadelta": 3.0, "asgd": 0.3,
-               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2}
+               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2,
+               "schedule-free-sgd": 1.0, "schedule-free-adamw": 3e-3}
 
 
 @pytest.mark.parametrize("optimizer", [o for o in demo.OPTIMIZERS

@@ -26,6 +26,7 @@ Example:
 from optaxlr.demo._configs import (
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
+    NO_TUNING,
     OPTIMIZERS,
     SCHEDULES,
     make_optimizer,
@@ -46,6 +47,7 @@ __all__ = [
     "MNIST1DCNN",
     "Conv1D",
     "OPTIMIZERS",
+    "NO_TUNING",
     "DEFAULT_OPTIMIZERS",
     "SCHEDULES",
     "DEFAULT_SCHEDULES",

@@ -11,6 +11,7 @@ optimizer has one, as torch's ``OneCycleLR(cycle_momentum=True)``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +23,10 @@ from optaxlr import schedules as sch
 __all__ = [
     "DEFAULT_OPTIMIZERS",
     "MOMENTUM_OPTIMIZERS",
+    "NO_TUNING",
     "OPTIMIZERS",
     "SCHEDULES",
+    "UNTUNED",
     "make_optimizer",
     "make_schedule",
 ]
@@ -47,6 +50,15 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "lamb": lambda lr, m: aliases.lamb(lr, b1=0.9 if m is None else m),
     "lars": lambda lr, m: aliases.lars(lr, momentum=0.9 if m is None else m),
     "adafactor": lambda lr, m: aliases.adafactor(lr),
+    "schedule-free-sgd": lambda lr, m: aliases.schedule_free_sgd(lr),
+    "schedule-free-adamw": lambda lr, m: aliases.schedule_free_adamw(lr),
+}
+
+#: The optimizers meant to need no tuning: the demo's "no tuning" rows run them at their
+#: reference's default rate (the alias's), with no range test and no schedule.
+NO_TUNING = {
+    name: inspect.signature(alias).parameters["learning_rate"].default
+    for name, alias in (("schedule-free-adamw", aliases.schedule_free_adamw),)
 }
 
 #: What the demo runs without ``--optimizers``.
@@ -75,6 +87,9 @@ SCHEDULES: dict[str, Callable[[float, int], sch.Schedule]] = {
 
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 
+#: The "schedule" of a no-tuning run: the optimizer's default rate, constant.
+UNTUNED = "default"
+
 
 def make_schedule(name: str, lr: float, steps: int) -> sch.Schedule:
     return SCHEDULES[name](lr, steps)
@@ -85,6 +100,8 @@ def make_optimizer(
 ) -> optax.GradientTransformation:
     """The named optimizer, its learning rate following the named schedule."""
     momentum = None
+    if schedule == UNTUNED:
+        return OPTIMIZERS[optimizer](NO_TUNING[optimizer], None)
     if schedule == "one-cycle" and optimizer in MOMENTUM_OPTIMIZERS:
         momentum = sch.one_cycle_momentum(total_steps=max(2, steps))
     return OPTIMIZERS[optimizer](make_schedule(schedule, lr, steps), momentum)

@@ -17,8 +17,10 @@ from optaxlr._validation import check_choice, check_int, check_number
 from optaxlr.demo._configs import (
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
+    NO_TUNING,
     OPTIMIZERS,
     SCHEDULES,
+    UNTUNED,
     make_optimizer,
 )
 from optaxlr.demo._data import describe, load_mnist1d
@@ -45,12 +47,14 @@ class DemoConfig:
     test's suggestion by ``suggestion`` for that optimizer; the schedules other
     than ``constant`` spend most of their steps below their peak and take
     ``peak_factor`` times that suggestion as their peak (a given ``lr`` is used
-    as it is).
+    as it is). Each optimizer in ``no_tuning`` (those meant to need no tuning,
+    `NO_TUNING`) also runs at its reference's default rate, with no range test
+    and no schedule: the "no tuning" rows, as schedule ``"default"``.
 
     Example:
       >>> config = DemoConfig(optimizers=("adam",), schedules=("one-cycle",), lr=3e-3)
       >>> config.runs()
-      [('adam', 'constant'), ('momentum', 'one-cycle')]
+      [('adam', 'constant'), ('momentum', 'one-cycle'), ('schedule-free-adamw', 'default')]
       >>> DemoConfig(steps=0)
       Traceback (most recent call last):
       ...
@@ -60,6 +64,7 @@ class DemoConfig:
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
     schedules: tuple[str, ...] = DEFAULT_SCHEDULES
     schedule_optimizer: str = "momentum"
+    no_tuning: tuple[str, ...] = tuple(NO_TUNING)
     lr: float | Mapping[str, float] | None = None
     steps: int = 1500
     batch_size: int = 100
@@ -77,17 +82,17 @@ class DemoConfig:
     progress: bool | None = None  # None: a bar when stderr is a terminal and not quiet
 
     def __post_init__(self):
-        for name in ("optimizers", "schedules"):
+        for name, choices in (("optimizers", tuple(OPTIMIZERS)), ("schedules", tuple(SCHEDULES)),
+                              ("no_tuning", tuple(NO_TUNING))):
             values = getattr(self, name)
             if isinstance(values, str):
                 values = tuple(v for v in values.split(",") if v)
             values = tuple(values)
-            choices = tuple(OPTIMIZERS) if name == "optimizers" else tuple(SCHEDULES)
             for v in values:
-                check_choice(name[:-1], v, choices)
+                check_choice("no_tuning" if name == "no_tuning" else name[:-1], v, choices)
             object.__setattr__(self, name, values)
-        if not self.optimizers and not self.schedules:
-            raise ValueError("optimizers and schedules are both empty: nothing to run")
+        if not self.optimizers and not self.schedules and not self.no_tuning:
+            raise ValueError("optimizers, schedules and no_tuning are empty: nothing to run")
         check_choice("schedule_optimizer", self.schedule_optimizer, tuple(OPTIMIZERS))
         if isinstance(self.lr, Mapping):
             for k, v in self.lr.items():
@@ -118,9 +123,12 @@ class DemoConfig:
         else:
             pairs = [(o, "constant") for o in self.optimizers]
             pairs += [(self.schedule_optimizer, s) for s in self.schedules]
+        pairs += [(o, UNTUNED) for o in self.no_tuning]
         return list(dict.fromkeys(pairs))
 
-    def given_lr(self, optimizer: str) -> float | None:
+    def given_lr(self, optimizer: str, schedule: str = "constant") -> float | None:
+        if schedule == UNTUNED:
+            return NO_TUNING[optimizer]
         if isinstance(self.lr, Mapping):
             return self.lr.get(optimizer)
         return self.lr
@@ -245,10 +253,10 @@ def run_demo(config: DemoConfig | None = None, log: Callable[[str], None] = prin
     say(describe({k: np.asarray(v) for k, v in data.items()}) + f"; device: {_device()}")
 
     pairs = config.runs()
-    need_test = list(dict.fromkeys(o for o, _ in pairs if config.given_lr(o) is None))
+    need_test = list(dict.fromkeys(o for o, s in pairs if config.given_lr(o, s) is None))
     range_tests: dict[str, LRFinderResult] = {}
     lrs: dict[str, tuple[float, str]] = {}
-    for optimizer in dict.fromkeys(o for o, _ in pairs):
+    for optimizer in dict.fromkeys(o for o, s in pairs if s != UNTUNED):
         given = config.given_lr(optimizer)
         if given is not None:
             lrs[optimizer] = (float(given), "given")
@@ -277,9 +285,12 @@ def run_demo(config: DemoConfig | None = None, log: Callable[[str], None] = prin
     try:
         for optimizer, schedule in pairs:
             name = f"{optimizer}/{schedule}"
-            lr, source = lrs[optimizer]
-            if schedule != "constant" and source != "given" and config.peak_factor != 1:
-                lr, source = lr * config.peak_factor, f"{source} x {config.peak_factor:g}"
+            if schedule == UNTUNED:
+                lr, source = float(NO_TUNING[optimizer]), "its default (no tuning)"
+            else:
+                lr, source = lrs[optimizer]
+                if schedule != "constant" and source != "given" and config.peak_factor != 1:
+                    lr, source = lr * config.peak_factor, f"{source} x {config.peak_factor:g}"
             bar.start(name)
             tx = make_optimizer(optimizer, schedule, lr, config.steps)
             history = train(graphdef, params, data, tx, steps=config.steps,

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from optaxlr.demo._configs import UNTUNED
 from optaxlr.demo._train import TARGET_ACCURACY, RunResult
 from optaxlr.tools import LRFinderResult
 from optaxlr.tools._common import format_table, json_list
@@ -43,17 +44,20 @@ def results_table(runs: Sequence[RunResult]) -> str:
 
 def _groups(runs: Sequence[RunResult], schedule_optimizer: str) -> list[tuple[str, list]]:
     by_optimizer = [r for r in runs if r.schedule == "constant"]
-    by_schedule = [r for r in runs if r.optimizer == schedule_optimizer]
+    by_schedule = [r for r in runs if r.optimizer == schedule_optimizer and r.schedule != UNTUNED]
+    untuned = [r for r in runs if r.schedule == UNTUNED]
     groups = []
     if by_optimizer:
         groups.append(("optimizers (constant learning rate)", by_optimizer))
-    if len(by_schedule) > 1 or not groups:
+    if len(by_schedule) > 1 or not (groups or untuned):
         groups.append((f"schedules ({schedule_optimizer})", by_schedule or list(runs)))
+    if untuned:
+        groups.append(("no tuning (default rates)", untuned))
     return groups
 
 
 def _label(r: RunResult, title: str) -> str:
-    return r.optimizer if title.startswith("optimizers") else r.schedule
+    return r.schedule if title.startswith("schedules") else r.optimizer
 
 
 def write_plots(
@@ -125,8 +129,10 @@ def write_plots(
             ax.legend(fontsize="small")
         save(fig, name)
 
-    # Learning rate (and momentum) per step.
-    members = groups[-1][1]
+    # Learning rate (and momentum) per step: the scheduled runs and, beside them, the
+    # rates the untuned optimizers chose.
+    members = [r for title, rs in groups if not title.startswith("optimizers") for r in rs]
+    members = members or groups[-1][1]
     has_momentum = any(r.momentum is not None for r in members)
     fig, axes = plt.subplots(1, 2 if has_momentum else 1, figsize=(11 if has_momentum else 6, 3.6),
                              layout="constrained", squeeze=False)

@@ -102,7 +102,10 @@ def _momentum_of(hp: dict[str, jax.Array]) -> jax.Array:
 
 
 def _learning_rate_of(hp: dict[str, jax.Array]) -> jax.Array:
-    keys = [k for k in hp if k.split("/")[-1] == "learning_rate"]
+    # The rate the step took: an optimizer that sets its own (schedule-free's warmup,
+    # Prodigy's d * lr) reports it as effective_learning_rate.
+    keys = [k for k in hp if k.split("/")[-1] == "effective_learning_rate"]
+    keys = keys or [k for k in hp if k.split("/")[-1] == "learning_rate"]
     return hp[keys[-1]] if keys else jnp.full((), jnp.nan, jnp.float32)
 
 
