@@ -3,8 +3,9 @@
 ``optaxlr demo`` (or ``python -m optaxlr demo``) runs an LR range test for each
 optimizer, trains the MNIST-1D paper's small CNN with SGD, momentum, Nesterov,
 AdaGrad, RMSProp, Adam and AdamW at a constant learning rate and with SGD +
-momentum under the constant, step, cosine, SGDR and one-cycle schedules, and
-writes a results table, plots and a JSON file. The data is generated on this
+momentum under the constant, step, cosine, SGDR and one-cycle schedules, runs
+schedule-free AdamW untuned (its default rate, no range test: the "no tuning"
+rows), and writes a results table, plots and a JSON file. The data is generated on this
 machine by the ``mnist1d`` package; nothing is downloaded.
 
 Needs the ``demo`` extra (``pip install 'optaxlr[demo]'``: flax, mnist1d, tqdm,
@@ -17,7 +18,7 @@ Example:
   ...                     eval_every=50, output=tempfile.mkdtemp(), quiet=True)
   >>> results = run_demo(config)
   >>> [run.name for run in results.runs]
-  ['adam/constant', 'momentum/cosine']
+  ['adam/constant', 'momentum/cosine', 'schedule-free-adamw/default']
   >>> print(results.table())  # doctest: +ELLIPSIS
   run...lr  final acc  best acc  steps to 90%  time (s)
   ...
