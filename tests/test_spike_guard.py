@@ -125,11 +125,16 @@ def test_a_guarded_run_is_the_inner_optimizer_on_the_applied_steps(variant):
         if not skip:
             plain_updates, plain_state = inner.update(_grads(x), plain_state, plain_params)
             plain_params = optax.apply_updates(plain_params, plain_updates)
-    for a, b in zip(jax.tree.leaves((params, state.inner_state)),
-                    jax.tree.leaves((plain_params, plain_state)), strict=True):
+    for a, b in zip(
+        jax.tree.leaves((params, state.inner_state)),
+        jax.tree.leaves((plain_params, plain_state)),
+        strict=True,
+    ):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     hp = optaxlr.hyperparams(state)
-    np.testing.assert_allclose(hp["learning_rate"], optaxlr.hyperparams(plain_state)["learning_rate"])
+    np.testing.assert_allclose(
+        hp["learning_rate"], optaxlr.hyperparams(plain_state)["learning_rate"]
+    )
 
 
 def test_a_skipped_step_changes_nothing_in_the_inner_state():
@@ -139,8 +144,9 @@ def test_a_skipped_step_changes_nothing_in_the_inner_state():
         _, state = opt.update(_grads(x), state, params)
     before = state
     updates, state = opt.update(_grads(100.0), state, params)
-    for a, b in zip(jax.tree.leaves(state.inner_state), jax.tree.leaves(before.inner_state),
-                    strict=True):
+    for a, b in zip(
+        jax.tree.leaves(state.inner_state), jax.tree.leaves(before.inner_state), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
     # Nor in the statistics; the zero updates keep the gradients' dtypes.
     for name in ("observations", "weight", "mean", "m2"):
@@ -159,8 +165,13 @@ def test_unlimited_and_zero_caps():
         update = jax.jit(opt.update)
         for x in xs:
             _, state = update(_grads(x), state, params)
-        ref = _reference(np.asarray(xs), z=2.0, warmup=4, decay=0.99,
-                         cap=np.iinfo(np.int32).max if cap is None else 0)
+        ref = _reference(
+            np.asarray(xs),
+            z=2.0,
+            warmup=4,
+            decay=0.99,
+            cap=np.iinfo(np.int32).max if cap is None else 0,
+        )
         assert int(state.skipped) == skipped == ref[-1][2]
 
 
@@ -200,8 +211,11 @@ def test_state_and_counters_saturate():
     opt = spike_guard(optaxlr.sgd(0.1), 2.0, warmup=2)
     state = opt.init(_params())
     assert isinstance(state, SpikeGuardState)
-    assert set(optaxlr.hyperparams(state)) >= {"spikes_skipped", "consecutive_spikes",
-                                               "spike_threshold"}
+    assert set(optaxlr.hyperparams(state)) >= {
+        "spikes_skipped",
+        "consecutive_spikes",
+        "spike_threshold",
+    }
     assert np.isinf(optaxlr.hyperparams(state)["spike_threshold"])
     top = jnp.int32(np.iinfo(np.int32).max)
     for x in [1.0, 1.1, 0.9]:
@@ -224,8 +238,9 @@ def test_an_nnx_training_step_skips_the_spike_and_resumes_bit_for_bit(tmp_path):
     nnx = pytest.importorskip("flax.nnx")
 
     def opt():
-        return spike_guard(optaxlr.adam(optaxlr.schedules.cosine(1e-2, 30)), 4.0,
-                           watch="loss", warmup=4)
+        return spike_guard(
+            optaxlr.adam(optaxlr.schedules.cosine(1e-2, 30)), 4.0, watch="loss", warmup=4
+        )
 
     graphdef, params = nnx.split(nnx.Linear(3, 2, rngs=nnx.Rngs(0)), nnx.Param)
 

@@ -50,7 +50,9 @@ def zeros_like_output(shapes: Any, updates: Any) -> Any:
     try:
         return jax.tree.map(
             lambda s, g: (
-                jnp.zeros_like(g, dtype=s.dtype) if s.shape == g.shape else jnp.zeros(s.shape, s.dtype)
+                jnp.zeros_like(g, dtype=s.dtype)
+                if s.shape == g.shape
+                else jnp.zeros(s.shape, s.dtype)
             ),
             shapes,
             updates,

@@ -85,8 +85,10 @@ def grad_norm_monitor(
       >>> float(hp["grad_norm"]), round(float(hp["clip_factor"]), 4), float(hp["max_norm"])
       (4.0, 0.25, 1.0)
     """
-    spec = HyperparamSpec() if max_norm is None else HyperparamSpec(
-        max_norm=bounded("max_norm", max_norm, POSITIVE)
+    spec = (
+        HyperparamSpec()
+        if max_norm is None
+        else HyperparamSpec(max_norm=bounded("max_norm", max_norm, POSITIVE))
     )
     check_number("eps", eps, low=0.0)
     if per_path_every is not None:
