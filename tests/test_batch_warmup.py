@@ -77,16 +77,11 @@ def _replay(run: dict, dtype: str, wrap):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", [r["name"] for r in _data()[0]["runs"]])
-def test_matches_the_torch_loop(name, dtype, variant):
+def test_matches_the_torch_loop(name, dtype):
+    """Under jit (the step without jit: ``test_micro_batches_per_update_follow_the_schedule``)."""
     manifest, arrays = _data()
-    if dtype == "float64":
-        if variant is not jax.jit:
-            pytest.skip("float64 runs once, under jit")
-        context = jax.enable_x64(True)
-    else:
-        context = jax.enable_x64(False)
-    with context:
-        snapshots, lrs, ks, state = _replay(_run(name), dtype, variant)
+    with jax.enable_x64(dtype == "float64"):
+        snapshots, lrs, ks, state = _replay(_run(name), dtype, jax.jit)
     checkpoints = arrays["checkpoints"]
     ours = np.stack([snapshots[int(c)] for c in checkpoints])
     assert ours.dtype == np.dtype(dtype)
