@@ -5,7 +5,11 @@ Paired step-time ratios (`_common.interleaved`, as ``bench_aliases.py``) on Adam
 * ``grad_norm_monitor(1.0)`` in place of ``clip_by_global_norm(1.0)`` (the same updates),
   with per-path norms every update and every 100 updates, against the clipped chain;
 * ``grad_norm_monitor()`` (no clipping: a monitor alone) against AdamW alone;
-* ``spike_guard`` on the gradient norm, and on a loss, against AdamW alone.
+* ``spike_guard`` on the gradient norm, and on a loss, against AdamW alone, beside
+  ``skip_nonfinite`` (the same skip: ``inner`` behind a ``jax.lax.cond``).
+
+The compiled step's fusions and peak memory (XLA's ``memory_analysis``) do not depend on
+the machine's load, which the timings do.
 
     python benchmarks/bench_grad_norm.py                       # 1 leaf of 1e4 floats
     python benchmarks/bench_grad_norm.py --leaves 100 --total 4000000
@@ -19,7 +23,7 @@ import _common as C
 import optax
 
 import optaxlr
-from optaxlr.training import grad_norm_monitor, spike_guard
+from optaxlr.training import grad_norm_monitor, skip_nonfinite, spike_guard
 
 
 def _loss_runner(opt: optax.GradientTransformation, params) -> C.JaxRunner:
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
             "clip + adamw",
         ),
         "monitor() + adamw": (optax.chain(grad_norm_monitor(), adamw()), "adamw"),
+        "skip_nonfinite(adamw)": (skip_nonfinite(adamw()), "adamw"),
         "spike_guard(adamw)": (spike_guard(adamw()), "adamw"),
         "spike_guard(adamw, watch=loss)": (spike_guard(adamw(), watch="loss"), "adamw"),
     }
@@ -76,10 +81,13 @@ def main(argv: list[str] | None = None) -> None:
             C.median(times[name]) * 1e6,
             base or "-",
             C.paired_ratio(times[name], times[base]) if base else None,
+            runners[name].compiled.fusions,
+            (runners[name].compiled.peak_bytes or 0) / 1e6,
         ]
         for name, (_, base) in contenders.items()
     ]
-    print(C.table(["optimizer", "us / step", "against", "ratio"], rows))
+    headers = ["optimizer", "us / step", "against", "ratio", "fusions", "peak MB"]
+    print(C.table(headers, rows))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import optax
 
 from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_int
-from optaxlr.training._accumulate import check_transformation, zeros_like_output
+from optaxlr.training._accumulate import check_transformation
 from optaxlr.transforms._common import init_count, transformation
 
 __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
@@ -55,17 +55,18 @@ def update_unless(
     params: Any,
     **extra_args: Any,
 ) -> tuple[Any, Any]:
-    """``inner``'s update, or where ``skip`` zero updates and ``inner_state`` as it was
-    (``optax.apply_if_finite``'s skip, for any condition)."""
+    """``inner``'s update, or where ``skip`` zero updates and ``inner_state`` as it was.
 
-    def apply(inner_state):
-        return inner.update(updates, inner_state, params, **extra_args)
-
-    def hold(inner_state):
-        shapes = jax.eval_shape(lambda s: apply(s)[0], inner_state)
-        return zeros_like_output(shapes, updates), inner_state
-
-    return jax.lax.cond(skip, hold, apply, inner_state)
+    ``optax.apply_if_finite``'s skip for any condition, by selection rather than
+    ``jax.lax.cond``: ``inner`` runs on every step (it does on every applied one
+    anyway), and the selects fuse into its update, which then stays in place in a
+    donated state; a ``cond`` gives its branches' outputs buffers of their own
+    (``benchmarks/bench_grad_norm.py``: the peak memory of the step).
+    """
+    new_updates, new_state = inner.update(updates, inner_state, params, **extra_args)
+    new_updates = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
+    new_state = jax.tree.map(lambda n, o: jnp.where(skip, o, n), new_state, inner_state)
+    return new_updates, new_state
 
 
 def skip_nonfinite(
