@@ -153,7 +153,7 @@ def accumulate(
     base_every_k_steps = check_int("base_every_k_steps", base_every_k_steps, low=1)
     inner = optax.with_extra_args_support(inner)
 
-    def k_at(count):
+    def k_at(count) -> Any:
         if not scheduled:
             return every_k_steps
         k = jnp.round(value_at(every_k_steps, count, jnp.float32))
