@@ -62,8 +62,8 @@ def grad_norm_monitor(
     The global norm is the one clipping computes anyway (one sum of squares per
     leaf), and the per-path norms are the square roots of those same sums, so
     what the monitor adds to a clipped step is writing its scalars to the state
-    (benchmarked in ``benchmarks/bench_grad_norm.py``). Inside `accumulate`, put
-    it in the wrapped optimizer, where it sees the averaged gradients.
+    (measured in ``docs/training.md``). Inside `accumulate`, put it in the
+    wrapped optimizer, where it sees the averaged gradients.
 
     Args:
       max_norm: clip to this global norm :math:`c_t` > 0 (a number, an array or a
