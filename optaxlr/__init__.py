@@ -37,10 +37,12 @@ from optaxlr.tools import LRFinderResult, SweepResult, find_lr, sweep
 from optaxlr.training import (
     accumulate,
     ema_params,
+    grad_norm_monitor,
     param_ema,
     reduce_on_plateau,
     scale_for_batch_size,
     skip_nonfinite,
+    spike_guard,
     update_ratio_monitor,
 )
 from optaxlr.transforms import (
@@ -98,6 +100,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "fast",
     "find_lr",
     "flat_mask",
+    "grad_norm_monitor",
     "hyperparams",
     "lamb",
     "lars",
@@ -135,6 +138,7 @@ __all__ = [  # sorted (ruff RUF022); the module docstring groups them
     "set_hyperparams",
     "sgd",
     "skip_nonfinite",
+    "spike_guard",
     "sweep",
     "tools",
     "trace",

@@ -162,6 +162,14 @@ INVALID = [
     (dict(every_k_steps=True), TypeError, "every_k_steps must be an integer"),
     (dict(inner="adam", every_k_steps=2), TypeError,
      "inner must be an optax.GradientTransformation"),
+    (dict(every_k_steps=optaxlr.schedules.linear(4.0, 0.0, 10)), ValueError,
+     "every_k_steps: the schedule reaches 0, must be >= 1"),
+    (dict(every_k_steps=lambda: 2), TypeError, "every_k_steps must be a number or a schedule"),
+    (dict(every_k_steps=2, rule="square"), ValueError, "rule must be one of 'linear', 'sqrt'"),
+    (dict(every_k_steps=2, rule="sqrt", base_every_k_steps=0), ValueError,
+     "base_every_k_steps must be an integer in [1, "),
+    (dict(every_k_steps=2, base_every_k_steps=1.5), TypeError,
+     "base_every_k_steps must be an integer"),
 ]
 
 

@@ -157,6 +157,18 @@ CASES = {
         lambda: optax.sgd(0.1),
     ),
     "update_ratio_monitor": (lambda: training.update_ratio_monitor(), optax.identity),
+    "grad_norm_monitor": (
+        lambda: training.grad_norm_monitor(0.5, eps=0.0, per_path_every=2),
+        lambda: optax.clip_by_global_norm(0.5),
+    ),
+    "spike_guard": (  # within its warmup: the inner optimizer's updates
+        lambda: training.spike_guard(optaxlr.adam(1e-3)),
+        lambda: optax.adam(1e-3),
+    ),
+    "accumulate_scheduled_k": (
+        lambda: training.accumulate(optaxlr.adam(1e-3), lambda t: 2.0 + 0.0 * t),
+        lambda: optax.MultiSteps(optax.adam(1e-3), 2).gradient_transformation(),
+    ),
     "reduce_on_plateau": (lambda: training.reduce_on_plateau(), optax.identity),
     "partition_with_an_empty_group": (
         lambda: optax.partition(

@@ -104,6 +104,13 @@ else:
         out["training/param_ema"] = optax.chain(optaxlr.sgd(LR), training.param_ema(0.9))
         out["training/skip_nonfinite"] = training.skip_nonfinite(optaxlr.nadam(LR))
         out["training/update_ratio_monitor"] = training.update_ratio_monitor()
+        out["training/grad_norm_monitor"] = training.grad_norm_monitor(
+            optaxlr.schedules.linear(1.0, 0.5, 10), per_path_every=2
+        )
+        out["training/spike_guard"] = training.spike_guard(optaxlr.adamw(LR), warmup=2)
+        out["training/accumulate_scheduled_k"] = training.accumulate(
+            optaxlr.adamw(LR), optaxlr.schedules.piecewise_constant([1], [1.0, 2.0]), rule="sqrt"
+        )
         return out
 
     def _params(mesh) -> dict:

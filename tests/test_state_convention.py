@@ -54,6 +54,19 @@ OPTIMIZERS = {
     "clip_global": lambda: T.clip_by_global_norm(optaxlr.schedules.linear(1.0, 0.5, 10)),
     "path": lambda: T.scale_by_path({"w": SCHED, "b": 2.0}),
     "decoupled": lambda: T.decoupled_weight_decay(SCHED, 1e-2),
+    "guards": lambda: training.spike_guard(
+        optax.chain(
+            training.accumulate(
+                optax.chain(
+                    training.grad_norm_monitor(optaxlr.schedules.linear(1.0, 0.5, 10), eps=0.0),
+                    optaxlr.adam(SCHED),
+                ),
+                optaxlr.schedules.piecewise_constant([1], [1.0, 2.0]),
+                rule="linear",
+            ),
+        ),
+        warmup=2,
+    ),
     "training": lambda: training.skip_nonfinite(
         optax.chain(
             training.accumulate(

@@ -17,6 +17,14 @@ from optaxlr.transforms._common import check_hyperparam
 __all__ = ["scale_for_batch_size"]
 
 
+def batch_size_factor(ratio: Any, rule: str) -> Any:
+    """The factor on the rate for a batch ``ratio`` times the base one: ``ratio`` (linear)
+    or its square root (sqrt); a float for a number, an array for an array."""
+    if rule == "linear":
+        return ratio
+    return math.sqrt(ratio) if isinstance(ratio, numbers.Real) else jnp.sqrt(ratio)
+
+
 def scale_for_batch_size(
     learning_rate: Hyperparam, batch_size: int, base_batch_size: int, rule: str = "linear"
 ) -> Hyperparam:
@@ -60,8 +68,7 @@ def scale_for_batch_size(
     batch_size = check_int("batch_size", batch_size, low=1)
     base_batch_size = check_int("base_batch_size", base_batch_size, low=1)
     check_choice("rule", rule, ("linear", "sqrt"))
-    ratio = batch_size / base_batch_size
-    factor = ratio if rule == "linear" else math.sqrt(ratio)
+    factor = batch_size_factor(batch_size / base_batch_size, rule)
     if isinstance(learning_rate, Schedule):
         return factor * learning_rate
     if callable(learning_rate):

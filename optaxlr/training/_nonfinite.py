@@ -18,6 +18,22 @@ __all__ = ["SkipNonfiniteState", "skip_nonfinite"]
 _INT32_MAX = int(jnp.iinfo(jnp.int32).max)
 
 
+def check_max_consecutive(max_consecutive: int | None) -> int:
+    """The limit on skips in a row: an integer >= 0, None for no limit (the int32 maximum)."""
+    limit = _INT32_MAX if max_consecutive is None else max_consecutive
+    return int(check_int("max_consecutive", limit, low=0, high=_INT32_MAX))
+
+
+def skip_allowed(run: jax.Array, limit: int) -> jax.Array:
+    """Whether the step that brought a run of bad steps to ``run`` (>= 1) is still skipped."""
+    return run <= limit
+
+
+def count_skip(skipped: jax.Array, skipped_now: jax.Array) -> jax.Array:
+    """``skipped`` plus one where ``skipped_now``, saturating at the int32 maximum."""
+    return jnp.where(skipped_now, optax.safe_increment(skipped), skipped)
+
+
 class SkipNonfiniteState(NamedTuple):
     """State of `skip_nonfinite`.
 
@@ -29,6 +45,28 @@ class SkipNonfiniteState(NamedTuple):
     record: HyperparamRecord  # skipped, consecutive_nonfinite
     skipped: jax.Array  # int32, saturating: steps skipped so far
     inner_state: Any  # optax.ApplyIfFiniteState, which holds the wrapped optimizer's state
+
+
+def update_unless(
+    skip: jax.Array,
+    inner: optax.GradientTransformationExtraArgs,
+    updates: Any,
+    inner_state: Any,
+    params: Any,
+    **extra_args: Any,
+) -> tuple[Any, Any]:
+    """``inner``'s update, or where ``skip`` zero updates and ``inner_state`` as it was.
+
+    ``optax.apply_if_finite``'s skip for any condition, by selection rather than
+    ``jax.lax.cond``: ``inner`` runs on every step (it does on every applied one
+    anyway), and the selects fuse into its update, which then stays in place in a
+    donated state; a ``cond`` gives its branches' outputs buffers of their own
+    (``benchmarks/bench_grad_norm.py``: the peak memory of the step).
+    """
+    new_updates, new_state = inner.update(updates, inner_state, params, **extra_args)
+    new_updates = jax.tree.map(lambda u: jnp.where(skip, jnp.zeros_like(u), u), new_updates)
+    new_state = jax.tree.map(lambda n, o: jnp.where(skip, o, n), new_state, inner_state)
+    return new_updates, new_state
 
 
 def skip_nonfinite(
@@ -67,8 +105,7 @@ def skip_nonfinite(
       >>> opt = optaxlr.training.skip_nonfinite(optaxlr.adam(1e-3), max_consecutive=5)
     """
     check_transformation("inner", inner)
-    limit = _INT32_MAX if max_consecutive is None else max_consecutive
-    limit = int(check_int("max_consecutive", limit, low=0, high=_INT32_MAX))
+    limit = check_max_consecutive(max_consecutive)
     guarded = optax.apply_if_finite(inner, limit)
 
     def hyperparams_of(skipped, consecutive):
@@ -81,8 +118,8 @@ def skip_nonfinite(
     def update_fn(updates, state, params=None, **extra_args):
         updates, inner_state = guarded.update(updates, state.inner_state, params, **extra_args)
         inner_state = cast(optax.ApplyIfFiniteState, inner_state)
-        skipped_now = ~inner_state.last_finite & (inner_state.notfinite_count <= limit)
-        skipped = jnp.where(skipped_now, optax.safe_increment(state.skipped), state.skipped)
+        skipped_now = ~inner_state.last_finite & skip_allowed(inner_state.notfinite_count, limit)
+        skipped = count_skip(state.skipped, skipped_now)
         recorded = hyperparams_of(skipped, inner_state.notfinite_count)
         return updates, SkipNonfiniteState(recorded, skipped, inner_state)
 
