@@ -13,7 +13,7 @@ import numpy as np
 from optaxlr._validation import INT32_MAX, check_choice, check_int
 from optaxlr.schedules._base import Built, number, schedule_factory
 from optaxlr.schedules._combinators import as_schedule, inner_bounds, interval_product, merge
-from optaxlr.schedules._numerics import as_float, concrete, f64
+from optaxlr.schedules._numerics import concrete, f64
 
 __all__ = ["with_noise"]
 
@@ -72,8 +72,10 @@ def with_noise(
     float. The draw comes from ``jax.random``, keyed by ``noise_seed`` and the
     step (``fold_in(key(noise_seed), t)``): the same seed gives the same values
     at every call, under ``jit`` and ``vmap``, after a restart, on any device.
-    They are not torch's draws (timm seeds a ``torch.Generator`` with
-    ``noise_seed + t``); their distribution is the same.
+    They are drawn in float32 whatever the schedule's dtype, so a run under
+    ``jax_enable_x64`` gets the same noise. They are not torch's draws (timm
+    seeds a ``torch.Generator`` with ``noise_seed + t``); their distribution is
+    the same.
 
     `bounds` gives the range the noise can approach, ``v * (1 -
     noise_pct)`` to ``v * (1 + noise_pct)`` over the noisy steps: it holds, but
@@ -103,19 +105,19 @@ def with_noise(
     def draw(t):
         """The noise ``n`` at each step of ``t`` (any shape)."""
         key = jax.random.key(seed)
-        pct = as_float(noise_pct)
+        pct = jnp.asarray(noise_pct, jnp.float32)
         keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(t.reshape(-1).astype(jnp.uint32))
         if noise_type == "uniform":
-            u = jax.vmap(lambda k: jax.random.uniform(k, dtype=float))(keys)
+            u = jax.vmap(lambda k: jax.random.uniform(k, dtype=jnp.float32))(keys)
             n = (2.0 * u - 1.0) * pct
         else:
-            std = as_float(noise_std)
+            std = jnp.asarray(noise_std, jnp.float32)
             limit = pct / std
-            z = jax.vmap(lambda k: jax.random.truncated_normal(k, -limit, limit, dtype=float))(
-                keys)
+            z = jax.vmap(lambda k: jax.random.truncated_normal(k, -limit, limit,
+                                                               dtype=jnp.float32))(keys)
             # |z| < limit, but z * std may round onto the limit: keep strictly inside it.
             n = jnp.clip(z * std, -jnp.nextafter(pct, 0.0), jnp.nextafter(pct, 0.0))
-        return n.reshape(t.shape)
+        return n.reshape(t.shape).astype(float)
 
     def evaluate(t):
         value = jnp.asarray(inner(t), dtype=float)
