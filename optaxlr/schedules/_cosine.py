@@ -30,7 +30,7 @@ from optaxlr.schedules._numerics import (
     namespace,
 )
 
-__all__ = ["cosine", "linear_cosine", "cosine_restarts", "restarts"]
+__all__ = ["cosine", "linear_cosine", "cosine_restarts", "restarts", "progress"]
 
 #: At most this many cycles (cosine_restarts) or zeros (linear_cosine) are listed for bounds.
 _DENSE = 1 << 16
@@ -307,14 +307,35 @@ def cosine_restarts(
     plain = concrete_float(k_decay) == 1.0
 
     def within(position, length):
-        if plain:
-            return half_cosine(position, length, namespace(position))
         xp = namespace(position)
-        fraction = xp.power(as_float(position, xp) / length, as_float(k_decay, xp))
-        return half_cosine(fraction, 1.0, xp)
+        if plain:
+            return half_cosine(position, length, xp), half_cosine(length - position, length, xp)
+        f, g = progress(position, length, k_decay)
+        # cos(pi f / 2)**2 and its complement sin(pi f / 2)**2, each from the smaller of f and
+        # g = 1 - f, so neither cancels near its zeros.
+        near, far = xp.cos(_HALF_PI * f), xp.sin(_HALF_PI * g)
+        c = xp.where(f <= 0.5, near * near, far * far)
+        near, far = xp.sin(_HALF_PI * f), xp.cos(_HALF_PI * g)
+        return c, xp.where(f <= 0.5, near * near, far * far)
 
     return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
                     cycle_limit, convention == "timm", within, [k_decay])
+
+
+_HALF_PI = 0.5 * math.pi
+
+
+def progress(position: Any, length: Any, k: Any) -> tuple[Any, Any]:
+    """``f = (position / length) ** k`` and ``g = 1 - f``, both to a few ulp (``0 <= position
+    <= length``): from ``log(position / length)`` where that is below a half, else from
+    ``log1p(-(length - position) / length)``, so neither cancels."""
+    xp = namespace(position)
+    position = as_float(position, xp)
+    r, q = position / length, (length - position) / length
+    with np.errstate(divide="ignore"):
+        log_r = xp.where(r < 0.5, xp.log(r), xp.log1p(-q))
+    scaled = as_float(k, xp) * log_r
+    return xp.exp(scaled), -xp.expm1(scaled)
 
 
 def restarts(
@@ -330,11 +351,13 @@ def restarts(
 ) -> Built:
     """Cycles with warm restarts, whatever the curve within a cycle.
 
-    ``within(position, length)`` is the curve's weight at ``position`` of a cycle
-    of ``length`` steps (over ``jax.numpy`` or, for the bounds, ``numpy``):
-    non-increasing in the position, between 0 and 1; cycle ``i`` is then
-    ``end + (init * cycle_decay**i - end) * c`` (``peak_decays``, timm) or
-    ``end + (init - end) * cycle_decay**i * c`` (Keras). ``shape_args`` are
+    ``within(position, length)`` is the curve's weight ``c`` at ``position`` of a
+    cycle of ``length`` steps and its complement ``1 - c``, each computed directly
+    (over ``jax.numpy`` or, for the bounds, ``numpy``): ``c`` is non-increasing
+    in the position, between 0 and 1. Cycle ``i`` is then ``end * (1 - c) + init
+    * cycle_decay**i * c`` (``peak_decays``, timm: ``end + (init * cycle_decay**i
+    - end) * c`` without its cancellation where the peak has decayed below
+    ``end``) or ``end + (init - end) * cycle_decay**i * c`` (Keras). ``shape_args`` are
     the curve's own arguments: traced ones leave the bounds unknown.
     """
     number("init_value", init_value)
@@ -358,13 +381,14 @@ def restarts(
             index, position, length = _cycle_position(t, first, cycle_mult)
         return restart_value(index, within(position, length))
 
-    def restart_value(index, c):
-        """The value at weight ``c`` (``within``) of cycle ``index``."""
+    def restart_value(index, weights):
+        """The value at the weights ``(c, 1 - c)`` (``within``) of cycle ``index``."""
+        c, rest = weights
         xp = namespace(c)
         decay = exp_scaled(index, log_decay, xp)
         init, end = as_float(init_value, xp), as_float(end_value, xp)
         if peak_decays:
-            value = end + (init * decay - end) * c
+            value = end * rest + init * decay * c
         else:
             value = end + (init - end) * decay * c
         return value if limit is None else xp.where(index < limit, value, end)
@@ -385,8 +409,8 @@ def restarts(
             )
     # The curve's extreme weights: at a cycle's start, and at its end (never reached).
     with np.errstate(all="ignore"):
-        weights = (float(within(np.float64(0.0), np.float64(1.0))),
-                   float(within(np.float64(1.0), np.float64(1.0))))
+        weights = [tuple(np.float64(w) for w in within(np.float64(p), np.float64(1.0)))
+                   for p in (0.0, 1.0)]
     return Built(schedule, _restarts_extent(restart_value, within, weights, first, m, end,
                                             limit))
 
@@ -430,7 +454,7 @@ def _restarts_extent(value_at, within, weights, first, m, end, limit):
         count = _cycle_count(first, m)
         if limit is not None:
             count = min(count, limit)
-        ends = [value_at(i, np.float64(c)) for i in (0, count - 1) for c in weights]
+        ends = [value_at(i, w) for i in (0, count - 1) for w in weights]
         if limit is not None and limit < count:
             ends.append(end)
         return lambda a, b: (float(min(ends)), float(max(ends)))

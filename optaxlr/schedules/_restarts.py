@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from optaxlr._validation import concrete_float
 from optaxlr.schedules._base import number, schedule_factory
-from optaxlr.schedules._cosine import restarts
+from optaxlr.schedules._cosine import progress, restarts
 from optaxlr.schedules._numerics import as_float, namespace
 
 __all__ = ["polynomial_restarts", "tanh_restarts"]
@@ -62,11 +64,16 @@ def polynomial_restarts(
 
     def within(position, length):
         xp = namespace(position)
-        if plain:  # (length - position) / length: exact where the decay nears its end
-            left = (length - as_float(position, xp)) / length
+        if plain:
+            f = as_float(position, xp) / length
+            g = (length - as_float(position, xp)) / length
         else:
-            left = 1.0 - xp.power(as_float(position, xp) / length, as_float(k_decay, xp))
-        return xp.power(left, as_float(power, xp))
+            f, g = progress(position, length, k_decay)
+        # c = g ** power, and 1 - c without cancelling where c is near 1.
+        with np.errstate(divide="ignore"):
+            log_g = xp.where(f < 0.5, xp.log1p(-f), xp.log(g))
+        scaled = as_float(power, xp) * log_g
+        return xp.exp(scaled), -xp.expm1(scaled)
 
     return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
                     cycle_limit, True, within, [power, k_decay])
@@ -123,9 +130,9 @@ def tanh_restarts(
 
     def within(position, length):
         xp = namespace(position)
-        r = as_float(position, xp) / length
-        x = as_float(lower, xp) * (1.0 - r) + as_float(upper, xp) * r
-        return 1.0 / (1.0 + xp.exp(2.0 * x))
+        position = as_float(position, xp)
+        x = (as_float(lower, xp) * (length - position) + as_float(upper, xp) * position) / length
+        return 1.0 / (1.0 + xp.exp(2.0 * x)), 1.0 / (1.0 + xp.exp(-2.0 * x))
 
     return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
                     cycle_limit, True, within, [lower, upper])

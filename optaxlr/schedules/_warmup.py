@@ -150,7 +150,8 @@ def _cooldown_left(done, length: int, shape: str):
         return as_float(length - done, xp) / length
     if shape == "cosine":
         return half_cosine(done, length, xp)
-    return 1.0 - xp.sqrt(as_float(done, xp) / length)
+    # 1 - sqrt(y) as (1 - y) / (1 + sqrt(y)): no cancellation near the end.
+    return (as_float(length - done, xp) / length) / (1.0 + xp.sqrt(as_float(done, xp) / length))
 
 
 def _rise(start, end, t, steps: int, shape: str):
@@ -159,8 +160,10 @@ def _rise(start, end, t, steps: int, shape: str):
     if shape != "1-sqrt":
         return _blend(start, end, t, steps, shape)
     xp = namespace(t)
-    left = xp.sqrt(as_float(steps - xp.minimum(t, steps), xp) / steps)
-    return start * left + end * (1.0 - left)
+    done = xp.minimum(t, steps)
+    left = xp.sqrt(as_float(steps - done, xp) / steps)
+    # 1 - left as (done / steps) / (1 + left): no cancellation near the start.
+    return start * left + end * ((as_float(done, xp) / steps) / (1.0 + left))
 
 
 def _steps_or_ratio(
