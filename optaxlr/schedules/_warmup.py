@@ -142,16 +142,18 @@ def warmup(
 _SHAPES = ("linear", "cosine", "1-sqrt")
 
 
-def _cooldown_left(done, length: int, shape: str):
-    """The weight left on the starting value after ``done`` of ``length`` steps of a cooldown:
-    1 at its start, 0 at its end (``done`` clipped into ``[0, length]``)."""
+def _cooldown_weights(done, length: int, shape: str):
+    """The weights on the starting and the final value after ``done`` of ``length`` steps of
+    a cooldown (1 and 0 at its start, 0 and 1 at its end; ``done`` within ``[0, length]``),
+    each computed directly, so both ends are exact and neither cancels."""
     xp = namespace(done)
     if shape == "linear":
-        return as_float(length - done, xp) / length
+        return as_float(length - done, xp) / length, as_float(done, xp) / length
     if shape == "cosine":
-        return half_cosine(done, length, xp)
+        return half_cosine(done, length, xp), half_cosine(length - done, length, xp)
+    root = xp.sqrt(as_float(done, xp) / length)
     # 1 - sqrt(y) as (1 - y) / (1 + sqrt(y)): no cancellation near the end.
-    return (as_float(length - done, xp) / length) / (1.0 + xp.sqrt(as_float(done, xp) / length))
+    return (as_float(length - done, xp) / length) / (1.0 + root), root
 
 
 def _rise(start, end, t, steps: int, shape: str):
@@ -271,8 +273,8 @@ def warmup_stable_decay(
     def schedule(t):
         xp = namespace(t)
         peak, end = as_float(peak_value, xp), as_float(end_value, xp)
-        left = _cooldown_left(xp.clip(t - decay_begin, 0, decay), decay, decay_shape)
-        value = end + (peak - end) * left
+        left, gone = _cooldown_weights(xp.clip(t - decay_begin, 0, decay), decay, decay_shape)
+        value = peak * left + end * gone
         if warm:
             rise = _rise(as_float(start_value, xp), peak, t, warm, warmup_shape)
             value = xp.where(t < warm, rise, value)
@@ -334,9 +336,8 @@ def decay_from(
     number("end_value", end_value)
 
     def cooldown(t, v, xp):
-        end = as_float(end_value, xp)
-        left = _cooldown_left(xp.clip(t - begin, 0, steps), steps, shape)
-        return end + (v - end) * left
+        left, gone = _cooldown_weights(xp.clip(t - begin, 0, steps), steps, shape)
+        return v * left + as_float(end_value, xp) * gone
 
     def evaluate(t):
         v = jnp.asarray(inner(begin), dtype=float)
@@ -358,8 +359,7 @@ def decay_from(
         bounds_known = extent
     else:
         bounds_known = None
-    # end_value - schedule(step) can overflow float32: refuse that when built.
-    return Built(evaluate, bounds_known, check_range=True)
+    return Built(evaluate, bounds_known)
 
 
 @schedule_factory
