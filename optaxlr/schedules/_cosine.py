@@ -34,6 +34,7 @@ __all__ = ["cosine", "linear_cosine", "cosine_restarts", "restarts", "progress"]
 
 #: At most this many cycles (cosine_restarts) or zeros (linear_cosine) are listed for bounds.
 _DENSE = 1 << 16
+_HALF_PI = 0.5 * math.pi
 
 
 @schedule_factory
@@ -322,9 +323,6 @@ def cosine_restarts(
                     cycle_limit, convention == "timm", within, [k_decay])
 
 
-_HALF_PI = 0.5 * math.pi
-
-
 def progress(position: Any, length: Any, k: Any) -> tuple[Any, Any]:
     """``f = (position / length) ** k`` and ``g = 1 - f``, both to a few ulp (``0 <= position
     <= length``): from ``log(position / length)`` where that is below a half, else from
@@ -379,6 +377,8 @@ def restarts(
             index, position, length = _table_position(t, *table)
         else:
             index, position, length = _cycle_position(t, first, cycle_mult)
+            # In float32 a position can round just outside its cycle: the curves take it inside.
+            position = jnp.clip(position, 0.0, length)
         return restart_value(index, within(position, length))
 
     def restart_value(index, weights):
