@@ -37,8 +37,7 @@ WEIGHTS = {
 def test_values_against_the_formula(shape):
     # From a decaying schedule: the cooldown starts from its value at the branch step and
     # ignores what it would have done after.
-    branch = sch.decay_from(sch.rsqrt(1.0, 10), step=100, length=50, shape=shape,
-                            end_value=0.01)
+    branch = sch.decay_from(sch.rsqrt(1.0, 10), step=100, length=50, shape=shape, end_value=0.01)
     t = np.arange(0, 200)
     x = np.clip(t - 100, 0, 50) / 50
     want = np.where(t < 100, _rsqrt(t), 0.01 + (_rsqrt(100) - 0.01) * WEIGHTS[shape](x))
@@ -63,8 +62,9 @@ def test_opposite_extremes_of_float32_stay_finite():
     branch = sch.decay_from(3e38, step=10, length=4, end_value=-3e38)
     values = np.asarray(branch(np.arange(20, dtype=np.int32)), np.float64)
     assert np.all(np.isfinite(values))
-    np.testing.assert_allclose(values[[0, 10, 12, 14, 19]], [3e38, 3e38, 0.0, -3e38, -3e38],
-                               rtol=1e-6, atol=1e32)
+    np.testing.assert_allclose(
+        values[[0, 10, 12, 14, 19]], [3e38, 3e38, 0.0, -3e38, -3e38], rtol=1e-6, atol=1e32
+    )
 
 
 # --- a branch from a checkpoint ---------------------------------------------------------

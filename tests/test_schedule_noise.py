@@ -101,8 +101,9 @@ def test_the_noise_does_not_depend_on_x64():
     steps = np.arange(256, dtype=np.int32)
     narrow = np.asarray(s(steps))
     with enable_x64():
-        wide = np.asarray(sch.with_noise(sch.constant(0.5), 0, 0.3, noise_std=0.2,
-                                         noise_seed=11)(steps))
+        wide = np.asarray(
+            sch.with_noise(sch.constant(0.5), 0, 0.3, noise_std=0.2, noise_seed=11)(steps)
+        )
     assert wide.dtype == np.float64
     np.testing.assert_allclose(wide, narrow, rtol=1e-6)
 

@@ -33,8 +33,15 @@ RTOL64 = 1e-12  # float64 (timm's 1 - tanh near 1 cancels to about 1e-14)
 
 #: Every peer schedule the fixtures must cover.
 EXPECTED = {
-    "timm": {"CosineLRScheduler", "PolyLRScheduler", "TanhLRScheduler", "WSDLRScheduler",
-             "create_scheduler_v2", "StepLRScheduler", "MultiStepLRScheduler"},
+    "timm": {
+        "CosineLRScheduler",
+        "PolyLRScheduler",
+        "TanhLRScheduler",
+        "WSDLRScheduler",
+        "create_scheduler_v2",
+        "StepLRScheduler",
+        "MultiStepLRScheduler",
+    },
     "transformers": {"get_wsd_schedule"},
 }
 
@@ -51,8 +58,13 @@ def test_float32_matches_the_peer(case):
     for how, fn in [("eager", schedule), ("jit", jax.jit(schedule))]:
         got = np.asarray(fn(steps))
         assert got.dtype == np.float32, how
-        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-12 * np.abs(want).max(),
-                                   err_msg=f"{how}: {case['reference']}")
+        np.testing.assert_allclose(
+            got,
+            want,
+            rtol=RTOL,
+            atol=1e-12 * np.abs(want).max(),
+            err_msg=f"{how}: {case['reference']}",
+        )
 
 
 @pytest.mark.parametrize("case", _ids(CASES))
@@ -62,8 +74,9 @@ def test_float64_matches_the_peer_under_x64(case):
     with enable_x64():
         got = np.asarray(jax.jit(from_config(case["config"]))(steps))
     assert got.dtype == np.float64
-    np.testing.assert_allclose(got, want, rtol=RTOL64, atol=1e-15 * np.abs(want).max(),
-                               err_msg=case["reference"])
+    np.testing.assert_allclose(
+        got, want, rtol=RTOL64, atol=1e-15 * np.abs(want).max(), err_msg=case["reference"]
+    )
 
 
 @pytest.mark.parametrize("case", _ids(CASES))
@@ -105,9 +118,23 @@ def test_fixture_records_its_peers_and_covers_each_scheduler():
 def test_a_ratio_and_the_steps_it_rounds_to_give_the_same_schedule():
     # HF rounds the warmup fraction up (ceil(0.1 * 73) = 8), timm the decay fraction to the
     # nearest (round(0.2 * 45) = 9): both against the phase lengths written out.
-    by_ratio = from_config({"name": "warmup_stable_decay", "peak_value": 1.0,
-                            "total_steps": 73, "warmup_ratio": 0.1, "decay_ratio": 0.125})
-    by_steps = from_config({"name": "warmup_stable_decay", "peak_value": 1.0,
-                            "total_steps": 73, "warmup_steps": 8, "decay_steps": 8})
+    by_ratio = from_config(
+        {
+            "name": "warmup_stable_decay",
+            "peak_value": 1.0,
+            "total_steps": 73,
+            "warmup_ratio": 0.1,
+            "decay_ratio": 0.125,
+        }
+    )
+    by_steps = from_config(
+        {
+            "name": "warmup_stable_decay",
+            "peak_value": 1.0,
+            "total_steps": 73,
+            "warmup_steps": 8,
+            "decay_steps": 8,
+        }
+    )
     steps = np.arange(80, dtype=np.int32)
     np.testing.assert_array_equal(by_ratio(steps), by_steps(steps))

@@ -34,8 +34,9 @@ def _noise_range(noise_range_t: Any) -> tuple[int, int] | None:
     if isinstance(noise_range_t, Sequence | np.ndarray) and not isinstance(noise_range_t, str):
         ends = list(noise_range_t)
         if len(ends) not in (1, 2):
-            raise ValueError(f"noise_range_t must be a number or [start, end], got "
-                             f"{len(ends)} entries")
+            raise ValueError(
+                f"noise_range_t must be a number or [start, end], got {len(ends)} entries"
+            )
         start = _first_step("noise_range_t[0]", ends[0])
         if len(ends) == 1:
             return start, _NEVER
@@ -113,8 +114,9 @@ def with_noise(
         else:
             std = jnp.asarray(noise_std, jnp.float32)
             limit = pct / std
-            z = jax.vmap(lambda k: jax.random.truncated_normal(k, -limit, limit,
-                                                               dtype=jnp.float32))(keys)
+            z = jax.vmap(
+                lambda k: jax.random.truncated_normal(k, -limit, limit, dtype=jnp.float32)
+            )(keys)
             # |z| < limit, but z * std may round onto the limit: keep strictly inside it.
             n = jnp.clip(z * std, -jnp.nextafter(pct, 0.0), jnp.nextafter(pct, 0.0))
         return n.reshape(t.shape).astype(float)

@@ -75,8 +75,17 @@ def polynomial_restarts(
         scaled = as_float(power, xp) * log_g
         return xp.exp(scaled), -xp.expm1(scaled)
 
-    return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
-                    cycle_limit, True, within, [power, k_decay])
+    return restarts(
+        init_value,
+        first_cycle_steps,
+        cycle_mult,
+        cycle_decay,
+        end_value,
+        cycle_limit,
+        True,
+        within,
+        [power, k_decay],
+    )
 
 
 @schedule_factory
@@ -134,5 +143,14 @@ def tanh_restarts(
         x = (as_float(lower, xp) * (length - position) + as_float(upper, xp) * position) / length
         return 1.0 / (1.0 + xp.exp(2.0 * x)), 1.0 / (1.0 + xp.exp(-2.0 * x))
 
-    return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
-                    cycle_limit, True, within, [lower, upper])
+    return restarts(
+        init_value,
+        first_cycle_steps,
+        cycle_mult,
+        cycle_decay,
+        end_value,
+        cycle_limit,
+        True,
+        within,
+        [lower, upper],
+    )
