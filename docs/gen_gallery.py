@@ -133,6 +133,25 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
         ], "With `cycle_decay < 1`, Keras `CosineDecayRestarts` (`m_mul`) shrinks the "
            "amplitude above the floor, timm `CosineLRScheduler` (`cycle_decay`) shrinks "
            "the peak itself."),
+        many("cosine_restarts_k_decay", "cosine_restarts: k_decay", [
+            ("k_decay=1", 'sch.cosine_restarts(0.1, 1000, cycle_limit=1, convention="timm")'),
+            ("k_decay=2", 'sch.cosine_restarts(0.1, 1000, cycle_limit=1, convention="timm", '
+                          'k_decay=2.0)'),
+            ("k_decay=0.5", 'sch.cosine_restarts(0.1, 1000, cycle_limit=1, convention="timm", '
+                            'k_decay=0.5)'),
+        ], "timm's `k_decay` (Zhang & Li, 2020): the cosine of `(position / length) ** k`; "
+           "above 1 the rate stays near the peak longer."),
+        many("polynomial_restarts", "polynomial_restarts (timm PolyLRScheduler)", [
+            ("power=0.5", "sch.polynomial_restarts(0.1, 400, power=0.5, cycle_decay=0.5)"),
+            ("power=2", "sch.polynomial_restarts(0.1, 400, power=2.0, cycle_decay=0.5)"),
+        ], "timm `PolyLRScheduler`: `(1 - x ** k_decay) ** power` within each cycle, the "
+           "peak scaled by `cycle_decay` at each restart.", steps=1200),
+        many("tanh_restarts", "tanh_restarts (timm TanhLRScheduler)", [
+            ("lower=-7, upper=3", "sch.tanh_restarts(0.1, 1000, cycle_limit=1)"),
+            ("lower=-3, upper=3", "sch.tanh_restarts(0.1, 1000, lower=-3.0, upper=3.0, "
+                                  "cycle_limit=1)"),
+        ], "Hyperbolic-tangent decay (Hsueh et al., 2019): `(1 - tanh(lower * (1 - r) + "
+           "upper * r)) / 2` over the cycle."),
     ]),
     ("Cyclic and one-cycle", [
         one("cyclic_triangular", "cyclic, mode=\"triangular\"",
@@ -193,6 +212,12 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
              'decay_shape="1-sqrt")'),
         ], "Warmup, a long plateau at the peak, and a short final decay in one of three "
            "shapes."),
+        many("decay_from", "decay_from: cooldowns branched off a plateau", [
+            ("run", "sch.warmup(0.1, 100)"),
+            ("branch at 300", 'sch.decay_from(sch.warmup(0.1, 100), 300, 200, "1-sqrt")'),
+            ("branch at 600", 'sch.decay_from(sch.warmup(0.1, 100), 600, 200, "1-sqrt")'),
+        ], "A WSD cooldown started at any step of the plateau, for example from a "
+           "checkpoint restored with `training.resume`."),
         many("lr_range", "lr_range (LR range test)", [
             ('mode="exp"', "sch.lr_range(1e-6, 1.0, num_steps=500)"),
             ('mode="linear"', 'sch.lr_range(1e-6, 1.0, num_steps=500, mode="linear")'),
@@ -214,6 +239,12 @@ SECTIONS: list[tuple[str, list[Entry]]] = [
             "              steps_per_epoch=100, num_epochs=10, init_value=0.1)",
             "A Keras `LearningRateScheduler` function `fn(epoch, lr)`, tabulated over 10 "
             "epochs of 100 steps and held constant within each epoch."),
+        one("with_noise", "with_noise (timm lr noise)",
+            "sch.with_noise(sch.cosine(0.1, 1000), noise_range_t=[200, 800], noise_pct=0.2,\n"
+            "               noise_std=0.1)",
+            "timm's lr noise: from step 200 to 799 the value is multiplied by `1 + n`, `n` "
+            "normal with `noise_std`, truncated to `noise_pct`, drawn from JAX's PRNG by "
+            "seed and step."),
     ]),
 ]
 

@@ -65,6 +65,28 @@ def _polynomial_cycle_tail(t: np.ndarray) -> np.ndarray:
     return (0.1 - 0.001) * (1 - t / horizon) + 0.001
 
 
+def _tanh_tail(t: np.ndarray) -> np.ndarray:
+    """tanh_restarts(0.1, 20, -3.0, 3.0, cycle_decay=0.5, end_value=0.001): the peak halves
+    every 20 steps (to 0 far away), the weight is (1 - tanh(-3 (1 - r) + 3 r)) / 2."""
+    t = np.asarray(t, np.int64)
+    r = (t % 20) / 20
+    weight = (1 - np.tanh(-3.0 * (1 - r) + 3.0 * r)) / 2
+    return 0.001 + (0.1 * 0.5 ** (t // 20).astype(np.float64) - 0.001) * weight
+
+
+def _uniform_noise_tail(t: np.ndarray) -> np.ndarray:
+    """with_noise(constant(0.1), 5.5, 0.1, noise_type="uniform"): 0.1 * (1 + n) from step 6,
+    n = (2u - 1) * 0.1 with u the float32 uniform draw of fold_in(key(42), step)."""
+    import jax
+
+    def n(step: int) -> float:
+        key = jax.random.fold_in(jax.random.key(42), np.uint32(min(step, INT32_MAX)))
+        u = float(jax.random.uniform(key, dtype=np.float32))
+        return (2.0 * u - 1.0) * 0.1
+
+    return np.array([0.1 * (1 + n(int(s))) if s >= 6 else 0.1 for s in np.ravel(t)])
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     make: Callable[[], sch.Schedule]
@@ -108,6 +130,16 @@ CASES: dict[str, Case] = {
     "cosine_restarts_limit": Case(lambda: sch.cosine_restarts(0.1, 20, cycle_limit=2,
                                                               end_value=0.01), 0.01, 0.1, None,
                                   _const(0.01), (20, 40)),
+    "cosine_restarts_k_decay": Case(
+        lambda: sch.cosine_restarts(0.1, 20, 1.0, 0.5, 0.001, cycle_limit=2, convention="timm",
+                                    k_decay=2.0), 0.001, 0.1, None, _const(0.001), (20, 40)),
+    "polynomial_restarts": Case(
+        lambda: sch.polynomial_restarts(0.1, 20, 2.0, 2.0, 0.5, 0.001, cycle_limit=3,
+                                        k_decay=1.5), 0.001, 0.1, None, _const(0.001),
+        (20, 60, 140)),
+    "tanh_restarts": Case(lambda: sch.tanh_restarts(0.1, 20, -3.0, 3.0, cycle_decay=0.5,
+                                                    end_value=0.001),
+                          0.0, 0.1, None, _tanh_tail, (20, 40)),
     "cyclic": Case(lambda: sch.cyclic(0.001, 0.006, 20, 10, mode="triangular2"), 0.001, 0.006,
                    None, _const(0.001), (20, 30, 50)),
     "one_cycle": Case(lambda: sch.one_cycle(0.1, 100), 0.1 / 25 / 1e4, 0.1, None,
@@ -128,6 +160,22 @@ CASES: dict[str, Case] = {
     "warmup_stable_decay": Case(lambda: sch.warmup_stable_decay(0.1, 100, 10, 20, 0.001,
                                                                 "1-sqrt"),
                                 0.0, 0.1, None, _const(0.001), (10, 80, 100)),
+    "wsd_ratio": Case(lambda: sch.warmup_stable_decay(0.1, 100, warmup_ratio=0.1, decay_ratio=0.25,
+                                                      decay_shape="cosine", warmup_shape="1-sqrt"),
+                      0.0, 0.1, None, _const(0.0), (10, 78, 100)),
+    "decay_from": Case(lambda: sch.decay_from(sch.warmup_stable_decay(0.1, 200, 10, 20), 50, 30,
+                                              "1-sqrt", 0.001),
+                       0.0, 0.1, None, _const(0.001), (10, 50, 80)),
+    "warmup_end_value": Case(lambda: sch.warmup(sch.tanh_restarts(0.1, 50, cycle_limit=1,
+                                                                  end_value=0.001),
+                                                10, 0.001, end_value=0.1),
+                             0.001, 0.1, None, _const(0.001), (10, 60)),
+    "with_noise": Case(lambda: sch.with_noise(sch.cosine(0.1, 100, end_value=0.001), [10, 60],
+                                              0.2, 1.0, 7),
+                       0.001, 0.12, None, _const(0.001), (10, 60, 100)),
+    "with_noise_uniform": Case(lambda: sch.with_noise(sch.constant(0.1), 5.5, 0.1,
+                                                      noise_type="uniform"),
+                               0.09, 0.11, None, _uniform_noise_tail, (6,)),
     "lr_range": Case(lambda: sch.lr_range(1e-7, 10.0, 100), 1e-7, 10.0, "inc", _const(10.0),
                      (99,)),
     "join": Case(lambda: sch.join([sch.linear(0.0, 0.1, 10), sch.exponential(0.1, 0.95)], [10]),
@@ -146,5 +194,9 @@ COVERS = {
     "cosine_restarts_limit": "cosine_restarts",
     "one_cycle_three_phase": "one_cycle",
     "warmup_factor": "warmup",
+    "cosine_restarts_k_decay": "cosine_restarts",
+    "wsd_ratio": "warmup_stable_decay",
+    "warmup_end_value": "warmup",
+    "with_noise_uniform": "with_noise",
 }
 

@@ -30,6 +30,10 @@ FIXTURES = ROOT / "tests" / "fixtures"
 #: fixture file -> (generating script, peers whose versions it must record)
 PROVENANCE = {
     "schedules.json": ("scripts/generate_schedule_fixtures.py", ("torch", "keras", "optax")),
+    "schedules_timm_hf.json": (
+        "scripts/generate_timm_schedule_fixtures.py",
+        ("torch", "timm", "transformers"),
+    ),
     "plateau.json": ("scripts/generate_plateau_fixtures.py", ("torch", "keras")),
     "optimizers.npz": ("scripts/generate_optimizer_fixtures.py", ("torch",)),
     "optimizer_dtypes.npz": ("scripts/generate_dtype_fixtures.py", ("torch",)),

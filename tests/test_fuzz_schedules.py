@@ -28,12 +28,12 @@ H = 2**31 - 1
 INT_ARGS = {
     "transition_steps", "transition_begin", "step_size", "decay_steps", "first_cycle_steps",
     "cycle_limit", "step_size_up", "step_size_down", "total_steps", "warmup_steps",
-    "steps_per_epoch", "num_steps",
+    "steps_per_epoch", "num_steps", "step", "length", "noise_seed",
 }
 BOOL_ARGS = {"staircase", "cycle", "periodic", "three_phase", "prefix"}
 CHOICES = ["linear", "cosine", "constant", "exp", "triangular", "triangular2", "exp_range",
            "cos", "torch", "fastai", "keras", "timm", "optax", "multiply", "replace", "1-sqrt",
-           "sqrt", "", "COS"]
+           "sqrt", "", "COS", "normal", "uniform"]
 
 special_ints = st.sampled_from([0, 1, 2, -1, H, H - 1, 2**30, 2**31, -(2**31), 10**30, 10**400])
 special_floats = st.sampled_from([0.0, -0.0, 1.0, 0.5, 1e39, -1e39, 3.4e38, 1e-50, 1e-300,
@@ -76,12 +76,15 @@ def _value(name: str, clean: bool):
         kind = st.one_of(st.integers(-1, 30), st.sampled_from([2**20 + 1, 2**31]))
     elif name in BOOL_ARGS:
         kind = st.booleans()
-    elif name in {"mode", "convention", "anneal", "combine", "decay_shape"}:
+    elif name in {"mode", "convention", "anneal", "combine", "decay_shape", "warmup_shape",
+                  "shape", "noise_type"}:
         kind = st.sampled_from(CHOICES)
     elif name in {"milestones", "boundaries"}:
         kind = st.lists(st.one_of(st.integers(0, 300), special_ints), max_size=4)
     elif name in {"values", "schedules"}:
         kind = st.lists(st.one_of(floats, _schedule_like()), max_size=4)
+    elif name == "noise_range_t":
+        kind = st.one_of(st.none(), floats, st.lists(st.one_of(ints, floats), max_size=3))
     elif name == "schedule":
         kind = st.one_of(floats, _schedule_like())
     elif name == "fn":

@@ -93,6 +93,35 @@ EXTRA: dict[str, BoundsCase] = {
         edges=(1000, H - 1000)),
     "wsd_cosine": BoundsCase(lambda: sch.warmup_stable_decay(1.0, 200, 50, 60, -0.5, "cosine",
                                                              start_value=0.3)),
+    # The noise approaches v * (1 +- noise_pct) without reaching it.
+    "with_noise": BoundsCase(CASES["with_noise"].make, edges=(10, 60), exact=False),
+    "with_noise_uniform": BoundsCase(CASES["with_noise_uniform"].make, exact=False),
+    "with_noise_late_range": BoundsCase(
+        lambda: sch.with_noise(sch.linear(1.0, 0.5, 10**9), [H - 10**6, 10**12], 0.5),
+        edges=(H - 10**6, H - 1000), exact=False),
+    "polynomial_restarts_fractional": BoundsCase(
+        lambda: sch.polynomial_restarts(1.0, 10, 0.7, 1.5, 0.9, 0.1),
+        edges=(10, 25, math.ceil(20 * (1.5**45 - 1)))),  # the lowest value starts cycle 45
+    "tanh_restarts_growing_cycles": BoundsCase(
+        lambda: sch.tanh_restarts(1.0, 7, -1.0, 4.0, 3.0, 0.8, 0.05),
+        edges=(28, 91, 7 * (3**18 - 1) // 2)),  # the lowest value starts cycle 18
+    "tanh_restarts_one_step_cycles": BoundsCase(lambda: sch.tanh_restarts(1.0, 1, -2.0, 2.0)),
+    "cosine_restarts_k_decay_keras": BoundsCase(
+        lambda: sch.cosine_restarts(1.0, 30, 2.0, 0.7, -0.2, k_decay=0.3)),
+    "decay_from_a_rising_schedule": BoundsCase(
+        lambda: sch.decay_from(sch.linear(0.0, 2.0, 100), 40, 25, "cosine", 1.5)),
+    "decay_from_at_step_zero": BoundsCase(lambda: sch.decay_from(0.7, 0, 10, end_value=-0.3)),
+    "decay_from_past_int32": BoundsCase(
+        lambda: sch.decay_from(sch.cosine(1.0, H), H - 10**6, 10**9, "linear", 0.25),
+        edges=(H - 10**6, H - 1000)),
+    "wsd_1sqrt_warmup": BoundsCase(lambda: sch.warmup_stable_decay(
+        1.0, 90, 30, 20, 0.1, "1-sqrt", 0.5, "1-sqrt")),
+    "warmup_end_value_replace": BoundsCase(
+        lambda: sch.warmup(sch.cosine(1.0, 100), 20, 0.0, prefix=False, combine="replace",
+                           end_value=1.5)),
+    "per_epoch_of_a_schedule": BoundsCase(
+        lambda: sch.per_epoch(sch.cosine_restarts(1.0, 5, cycle_decay=0.5, end_value=0.1), 7),
+        edges=(35, 70)),
     "lr_range_linear": BoundsCase(lambda: sch.lr_range(-1.0, 1.0, 30, "linear")),
     "join_truncates_a_part": BoundsCase(
         lambda: sch.join([sch.linear(1.0, 0.0, 100), sch.constant(0.5)], [30])),

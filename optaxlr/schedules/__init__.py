@@ -22,8 +22,10 @@ from optaxlr.schedules._decay import (
     polynomial,
     rsqrt,
 )
+from optaxlr.schedules._noise import with_noise
 from optaxlr.schedules._piecewise import constant, multistep, piecewise_constant, step_decay
-from optaxlr.schedules._warmup import lr_range, warmup, warmup_stable_decay
+from optaxlr.schedules._restarts import polynomial_restarts, tanh_restarts
+from optaxlr.schedules._warmup import decay_from, lr_range, warmup, warmup_stable_decay
 
 __all__ = [
     "Schedule",
@@ -40,16 +42,20 @@ __all__ = [
     "cosine",
     "linear_cosine",
     "cosine_restarts",
+    "polynomial_restarts",
+    "tanh_restarts",
     "cyclic",
     "one_cycle",
     "one_cycle_momentum",
     "warmup",
     "rsqrt",
     "warmup_stable_decay",
+    "decay_from",
     "lr_range",
     "join",
     "per_epoch",
     "product",
+    "with_noise",
     "to_config",
     "from_config",
     "parse",

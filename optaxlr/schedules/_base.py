@@ -141,12 +141,14 @@ class Schedule(BoundedSchedule):
         (at some step in the range), so they are the exact range, and the
         values the schedule returns equal them up to rounding in their dtype.
 
-        Two cases give a range that holds but may not be reached: the product
+        Three cases give a range that holds but may not be reached: the product
         of two or more schedules that both vary over the range (and
         ``warmup(prefix=False)`` multiplying a varying schedule during the
-        warmup), where it is the product of the factors' ranges; and, with more
-        than about a million cycles, `linear_cosine` and `cosine_restarts` with a
-        non-integer ``cycle_mult``, where it is the infimum/supremum of the curve.
+        warmup), where it is the product of the factors' ranges; with more
+        than about a million cycles, `linear_cosine`, and `cosine_restarts`,
+        `polynomial_restarts` and `tanh_restarts` with a non-integer
+        ``cycle_mult``, where it is the infimum/supremum of the curve; and
+        `with_noise`, where it is the range the noise approaches.
 
         Returns:
           ``(low, high)`` as Python floats, or None when it is unknown: a

@@ -191,6 +191,9 @@ def per_epoch(
         raise TypeError(
             f"fn must be a sequence of values or a function of the epoch, got {fn!r}")
     check_schedule("fn", fn)
+    if isinstance(fn, Schedule):  # a schedule of the epoch: its bounds over the epochs
+        return Built(lambda t: fn(t // spe),
+                     lambda first, last: inner_bounds(fn, first // spe, last // spe))
     return Built(lambda t: fn(t // spe))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax.numpy as jnp
@@ -29,10 +30,11 @@ from optaxlr.schedules._numerics import (
     namespace,
 )
 
-__all__ = ["cosine", "linear_cosine", "cosine_restarts"]
+__all__ = ["cosine", "linear_cosine", "cosine_restarts", "restarts", "progress"]
 
 #: At most this many cycles (cosine_restarts) or zeros (linear_cosine) are listed for bounds.
 _DENSE = 1 << 16
+_HALF_PI = 0.5 * math.pi
 
 
 @schedule_factory
@@ -270,17 +272,18 @@ def cosine_restarts(
     end_value: Any = 0.0,
     cycle_limit: int | None = None,
     convention: str = "keras",
+    k_decay: Any = 1.0,
 ):
     """SGDR: cosine annealing with warm restarts (Loshchilov & Hutter, 2017).
 
     Cycle ``i`` lasts ``first_cycle_steps * cycle_mult ** i`` steps; within it,
-    ``c = (1 + cos(pi * position / length)) / 2`` and
+    ``c = (1 + cos(pi * (position / length) ** k_decay)) / 2`` and
 
     - ``convention="keras"`` (Keras ``CosineDecayRestarts``: ``t_mul``, ``m_mul``,
       ``alpha = end_value / init_value``): ``end + (init - end) * cycle_decay**i * c``,
       the amplitude above a fixed floor decays;
     - ``convention="timm"`` (timm ``CosineLRScheduler``: ``cycle_mul``,
-      ``cycle_decay``, ``lr_min``): ``end + (init * cycle_decay**i - end) * c``,
+      ``cycle_decay``, ``lr_min``, ``k_decay``): ``end + (init * cycle_decay**i - end) * c``,
       the peak decays.
 
     With ``cycle_decay=1`` both equal torch ``CosineAnnealingWarmRestarts(T_0,
@@ -291,12 +294,69 @@ def cosine_restarts(
     A non-integer ``cycle_mult`` restarts at the first step at or after that
     start (computed in float64; in float32 when ``cycle_mult`` is traced or
     makes more than 32768 cycles). Cycles repeat forever unless ``cycle_limit``
-    is given, after which the value stays at ``end_value``.
+    is given, after which the value stays at ``end_value``. ``k_decay`` is the
+    k-decay of Zhang & Li (2020), as timm takes it: above 1 the value holds
+    near the peak longer, below 1 it falls sooner.
 
     Examples:
       >>> s = optaxlr.schedules.cosine_restarts(1.0, first_cycle_steps=10, cycle_mult=2.0)
       >>> s(10), s(30)  # restarts at 10 and 10 + 20
       (Array(1., dtype=float32), Array(1., dtype=float32))
+    """
+    check_choice("convention", convention, ("keras", "timm"))
+    number("k_decay", k_decay, low=0.0, low_open=True)
+    plain = concrete_float(k_decay) == 1.0
+
+    def within(position, length):
+        xp = namespace(position)
+        if plain:
+            return half_cosine(position, length, xp), half_cosine(length - position, length, xp)
+        f, g = progress(position, length, k_decay)
+        # cos(pi f / 2)**2 and its complement sin(pi f / 2)**2, each from the smaller of f and
+        # g = 1 - f, so neither cancels near its zeros.
+        near, far = xp.cos(_HALF_PI * f), xp.sin(_HALF_PI * g)
+        c = xp.where(f <= 0.5, near * near, far * far)
+        near, far = xp.sin(_HALF_PI * f), xp.cos(_HALF_PI * g)
+        return c, xp.where(f <= 0.5, near * near, far * far)
+
+    return restarts(init_value, first_cycle_steps, cycle_mult, cycle_decay, end_value,
+                    cycle_limit, convention == "timm", within, [k_decay])
+
+
+def progress(position: Any, length: Any, k: Any) -> tuple[Any, Any]:
+    """``f = (position / length) ** k`` and ``g = 1 - f``, both to a few ulp (``0 <= position
+    <= length``): from ``log(position / length)`` where that is below a half, else from
+    ``log1p(-(length - position) / length)``, so neither cancels."""
+    xp = namespace(position)
+    position = as_float(position, xp)
+    r, q = position / length, (length - position) / length
+    with np.errstate(divide="ignore"):
+        log_r = xp.where(r < 0.5, xp.log(r), xp.log1p(-q))
+    scaled = as_float(k, xp) * log_r
+    return xp.exp(scaled), -xp.expm1(scaled)
+
+
+def restarts(
+    init_value: Any,
+    first_cycle_steps: int,
+    cycle_mult: Any,
+    cycle_decay: Any,
+    end_value: Any,
+    cycle_limit: int | None,
+    peak_decays: bool,
+    within: Callable[[Any, Any], Any],
+    shape_args: list[Any],
+) -> Built:
+    """Cycles with warm restarts, whatever the curve within a cycle.
+
+    ``within(position, length)`` is the curve's weight ``c`` at ``position`` of a
+    cycle of ``length`` steps and its complement ``1 - c``, each computed directly
+    (over ``jax.numpy`` or, for the bounds, ``numpy``): ``c`` is non-increasing
+    in the position, between 0 and 1. Cycle ``i`` is then ``end * (1 - c) + init
+    * cycle_decay**i * c`` (``peak_decays``, timm: ``end + (init * cycle_decay**i
+    - end) * c`` without its cancellation where the peak has decayed below
+    ``end``) or ``end + (init - end) * cycle_decay**i * c`` (Keras). ``shape_args`` are
+    the curve's own arguments: traced ones leave the bounds unknown.
     """
     number("init_value", init_value)
     first = check_int("first_cycle_steps", first_cycle_steps, low=1)
@@ -304,7 +364,6 @@ def cosine_restarts(
     number("cycle_decay", cycle_decay, low=0.0, low_open=True)
     number("end_value", end_value)
     limit = None if cycle_limit is None else check_int("cycle_limit", cycle_limit, low=1)
-    check_choice("convention", convention, ("keras", "timm"))
     check_span("init_value", init_value, "end_value", end_value)
     log_decay = log_scaled(cycle_decay)
     m = concrete_float(cycle_mult)
@@ -318,26 +377,29 @@ def cosine_restarts(
             index, position, length = _table_position(t, *table)
         else:
             index, position, length = _cycle_position(t, first, cycle_mult)
-        return restart_value(index, half_cosine(position, length))
+            # In float32 a position can round just outside its cycle: the curves take it inside.
+            position = jnp.clip(position, 0.0, length)
+        return restart_value(index, within(position, length))
 
-    def restart_value(index, c):
-        """The value at position ``c`` (``half_cosine``) of cycle ``index``."""
+    def restart_value(index, weights):
+        """The value at the weights ``(c, 1 - c)`` (``within``) of cycle ``index``."""
+        c, rest = weights
         xp = namespace(c)
         decay = exp_scaled(index, log_decay, xp)
         init, end = as_float(init_value, xp), as_float(end_value, xp)
-        if convention == "keras":
-            value = end + (init - end) * decay * c
+        if peak_decays:
+            value = end * rest + init * decay * c
         else:
-            value = end + (init * decay - end) * c
+            value = end + (init - end) * decay * c
         return value if limit is None else xp.where(index < limit, value, end)
 
-    if m is None or not concrete(init_value, cycle_decay, end_value):
+    if m is None or not concrete(init_value, cycle_decay, end_value, shape_args):
         return Built(schedule)
     init, d, end = f64(init_value), f64(cycle_decay), f64(end_value)
     if d > 1.0:  # a growing amplitude: its last cycle must stay within float32
         last = _cycle_count(first, m) - 1 if limit is None else min(
             _cycle_count(first, m), limit) - 1
-        amplitude = abs(init - end) if convention == "keras" else abs(init)
+        amplitude = abs(init) if peak_decays else abs(init - end)
         if amplitude > 0 and math.log(amplitude) + last * math.log(d) > math.log(
                 FLOAT32_MAX - abs(end)):
             raise ValueError(
@@ -345,7 +407,12 @@ def cosine_restarts(
                 f"({amplitude:g} * {d!r} ** {last}) passes the float32 range; use a "
                 f"cycle_decay <= 1 or a cycle_limit"
             )
-    return Built(schedule, _restarts_extent(restart_value, first, m, end, limit))
+    # The curve's extreme weights: at a cycle's start, and at its end (never reached).
+    with np.errstate(all="ignore"):
+        weights = [tuple(np.float64(w) for w in within(np.float64(p), np.float64(1.0)))
+                   for p in (0.0, 1.0)]
+    return Built(schedule, _restarts_extent(restart_value, within, weights, first, m, end,
+                                            limit))
 
 
 def _cycle_count(first: int, m: float) -> int:
@@ -355,16 +422,17 @@ def _cycle_count(first: int, m: float) -> int:
     return math.floor(math.log1p(INT32_MAX * (m - 1.0) / first) / math.log(m)) + 1
 
 
-def _restarts_extent(value_at, first, m, end, limit):
-    """Exact bounds of `cosine_restarts`; ``value_at(index, c)`` is its value in cycle
-    ``index`` at ``c = half_cosine(position, length)``, here in float64.
+def _restarts_extent(value_at, within, weights, first, m, end, limit):
+    """Exact bounds of `restarts`; ``value_at(index, c)`` is its value in cycle
+    ``index`` at weight ``c = within(position, length)``, here in float64, and
+    ``weights`` the curve's weights at a cycle's start and end.
 
     The steps are placed in their cycles again, in int64 and float64 (the schedule
     does it in int32 and its float dtype).
     """
     if m == 1.0:
         def value64(t):
-            return value_at(t // first, half_cosine(t % first, first, np))
+            return value_at(t // first, within(t % first, np.float64(first)))
 
         def candidates(first_step, last_step):
             # Within a cycle the value is monotone; across cycles, the values at the same
@@ -386,7 +454,7 @@ def _restarts_extent(value_at, first, m, end, limit):
         count = _cycle_count(first, m)
         if limit is not None:
             count = min(count, limit)
-        ends = [value_at(i, np.float64(c)) for i in (0, count - 1) for c in (0.0, 1.0)]
+        ends = [value_at(i, w) for i in (0, count - 1) for w in weights]
         if limit is not None and limit < count:
             ends.append(end)
         return lambda a, b: (float(min(ends)), float(max(ends)))
@@ -395,7 +463,7 @@ def _restarts_extent(value_at, first, m, end, limit):
 
     def value64(t):
         index = np.searchsorted(first_steps, t, side="right") - 1
-        return value_at(index, half_cosine(t - starts[index], lengths[index], np))
+        return value_at(index, within(t - starts[index], lengths[index]))
 
     # Monotone within each cycle: its first and last steps are the candidates.
     cands = np.concatenate([first_steps, first_steps[1:] - 1])

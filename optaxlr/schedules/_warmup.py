@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 
 from optaxlr._validation import FLOAT32_MAX, check_bool, check_choice, check_int, concrete_float
 from optaxlr.schedules._base import Built, number, schedule_factory
@@ -21,7 +23,7 @@ from optaxlr.schedules._numerics import (
     namespace,
 )
 
-__all__ = ["warmup", "warmup_stable_decay", "lr_range"]
+__all__ = ["warmup", "warmup_stable_decay", "decay_from", "lr_range"]
 
 _WARMUP_MODES = ("linear", "cosine", "constant")
 
@@ -51,6 +53,7 @@ def warmup(
     mode: str = "linear",
     prefix: bool = True,
     combine: str = "multiply",
+    end_value: Any = None,
 ):
     """Warmup for ``warmup_steps`` steps before, or on top of, ``schedule``.
 
@@ -71,6 +74,11 @@ def warmup(
     or ``"constant"`` (hold ``start_value`` for ``warmup_steps``, then jump; the
     constant warmup of He et al.'s ResNet-110).
 
+    ``end_value`` sets where a rise (``prefix=True`` or ``combine="replace"``)
+    is heading instead of ``schedule(0)``: timm's ``TanhLRScheduler`` ramps to
+    its base rate (``warmup_prefix=True``) or to its value at ``warmup_steps``
+    (``warmup_prefix=False``), neither of which is the tanh curve's value at 0.
+
     Examples:
       >>> s = optaxlr.schedules.warmup(optaxlr.schedules.cosine(0.1, 900), warmup_steps=100)
       >>> s(50), s(100)
@@ -84,16 +92,24 @@ def warmup(
     check_choice("combine", combine, ("multiply", "replace"))
     if prefix and combine != "multiply":
         raise ValueError("combine only applies with prefix=False; leave it at 'multiply'")
+    if end_value is not None:
+        number("end_value", end_value)
+        if not prefix and combine == "multiply":
+            raise ValueError("end_value applies to a rise (prefix=True or combine='replace'), "
+                             "not to a warmup factor (which rises to 1); leave it None")
+
+    def target():
+        return inner(0) if end_value is None else as_float(end_value)
 
     def evaluate(t):
         if steps == 0:
             return inner(t)
         start = as_float(start_value)
         if prefix:
-            rising = _blend(start, inner(0), t, steps, mode)
+            rising = _blend(start, target(), t, steps, mode)
             return jnp.where(t < steps, rising, inner(t - steps))
         if combine == "replace":
-            return jnp.where(t < steps, _blend(start, inner(0), t, steps, mode), inner(t))
+            return jnp.where(t < steps, _blend(start, target(), t, steps, mode), inner(t))
         factor = jnp.where(t < steps, _blend(start, 1.0, t, steps, mode), 1.0)
         return inner(t) * factor
 
@@ -105,7 +121,7 @@ def warmup(
         if first < steps:  # the warmup: monotone in the step, so its first and last steps
             a, b = first, min(last, steps - 1)
             if prefix or combine == "replace":
-                at0 = inner_bounds(inner, 0, 0)
+                at0 = inner_bounds(inner, 0, 0) if end_value is None else (f64(end_value),)
                 if at0 is None:
                     return None
                 pieces.append(extremes(lambda t: _blend(start, at0[0], t, steps, mode), [],
@@ -119,42 +135,133 @@ def warmup(
         return merge(pieces)
 
     # Multiplying by start_value can leave float32: refuse that when built.
-    return Built(evaluate, extent if concrete(start_value) else None, check_range=not prefix)
+    return Built(evaluate, extent if concrete(start_value, end_value) else None,
+                 check_range=not prefix)
 
 
-_DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def _cooldown_weights(done, length: int, shape: str):
+    """The weights on the starting and the final value after ``done`` of ``length`` steps of
+    a cooldown (1 and 0 at its start, 0 and 1 at its end; ``done`` within ``[0, length]``),
+    each computed directly, so both ends are exact and neither cancels."""
+    xp = namespace(done)
+    if shape == "linear":
+        return as_float(length - done, xp) / length, as_float(done, xp) / length
+    if shape == "cosine":
+        return half_cosine(done, length, xp), half_cosine(length - done, length, xp)
+    root = xp.sqrt(as_float(done, xp) / length)
+    # 1 - sqrt(y) as (1 - y) / (1 + sqrt(y)): no cancellation near the end.
+    return (as_float(length - done, xp) / length) / (1.0 + root), root
+
+
+def _rise(start, end, t, steps: int, shape: str):
+    """``start`` at step 0 to ``end`` at ``steps``: `_blend`, and HF's ``"1-sqrt"`` warmup
+    ``1 - sqrt(1 - t / steps)``."""
+    if shape != "1-sqrt":
+        return _blend(start, end, t, steps, shape)
+    xp = namespace(t)
+    done = xp.minimum(t, steps)
+    left = xp.sqrt(as_float(steps - done, xp) / steps)
+    # 1 - left as (done / steps) / (1 + left): no cancellation near the start.
+    return start * left + end * ((as_float(done, xp) / steps) / (1.0 + left))
+
+
+def _steps_or_ratio(
+    steps_name: str, steps: Any, ratio_name: str, ratio: Any, low: int, of: int,
+    rounding: str,
+) -> int:
+    """A phase's length, given in steps or as a fraction ``ratio`` of ``of`` steps."""
+    if (steps is None) == (ratio is None):
+        raise TypeError(f"give one of {steps_name} and {ratio_name}, got "
+                        f"{steps_name}={steps!r}, {ratio_name}={ratio!r}")
+    if steps is not None:
+        return check_int(steps_name, steps, low=low)
+    number(ratio_name, ratio, low=0.0, high=1.0, low_open=low > 0)
+    exact = float(ratio) * of
+    count = math.ceil(exact) if rounding == "ceil" else round(exact)
+    if count < low:
+        raise ValueError(
+            f"{ratio_name}: {ratio_name} * {of} = {exact:g} rounds to {count} steps; "
+            f"at least {low} are needed"
+        )
+    return count
 
 
 @schedule_factory
 def warmup_stable_decay(
     peak_value: Any,
     total_steps: int,
-    warmup_steps: int,
-    decay_steps: int,
+    warmup_steps: int | None = None,
+    decay_steps: int | None = None,
     end_value: Any = 0.0,
     decay_shape: str = "linear",
     start_value: Any = 0.0,
+    warmup_shape: str = "linear",
+    warmup_ratio: Any = None,
+    decay_ratio: Any = None,
 ):
-    """Warmup-stable-decay (WSD): a linear warmup, a long plateau, a short final decay.
+    """Warmup-stable-decay (WSD): a warmup, a long plateau, a short final decay.
 
-    Steps ``[0, warmup_steps)`` rise linearly from ``start_value`` to
-    ``peak_value``; the value holds at ``peak_value`` until
-    ``total_steps - decay_steps``, then decays to ``end_value`` at ``total_steps``
-    with the chosen shape (``"linear"``, ``"cosine"``, or ``"1-sqrt"``:
-    ``1 - sqrt(fraction)``, Hägele et al., 2024).
+    Steps ``[0, warmup_steps)`` rise from ``start_value`` to ``peak_value``; the
+    value holds at ``peak_value`` until ``total_steps - decay_steps``, then
+    decays to ``end_value`` at ``total_steps`` and holds there. Both phases take
+    the shapes ``"linear"``, ``"cosine"`` (half a cosine) or ``"1-sqrt"``: the
+    decay ``1 - sqrt(fraction)`` (Hägele et al., 2024), the rise ``1 - sqrt(1 -
+    fraction)``, as HF's ``get_wsd_schedule`` takes them.
+
+    Each phase's length is given in steps or as a fraction of the run, the way
+    HF and timm configs give them (the config keeps the fraction):
+
+    - ``warmup_ratio``: ``warmup_steps = ceil(warmup_ratio * total_steps)``, HF
+      ``TrainingArguments``'s ``warmup_ratio`` (``warmup_steps`` below 1 in HF 5);
+    - ``decay_ratio``: ``decay_steps = round(decay_ratio * (total_steps -
+      warmup_steps))``, timm's ``decay_epochs`` below 1 for ``sched="wsd"``: a
+      fraction of the stable and decay phases (Python's ``round``, as timm).
+
+    To branch a cooldown off the stable phase at any step, see `decay_from`.
+
+    HF ``get_wsd_schedule(opt, W, D, num_training_steps=N, warmup_type,
+    decay_type, min_lr_ratio=m)`` with ``lr`` is ``warmup_stable_decay(lr, N, W,
+    D, end_value=m * lr, decay_shape=decay_type, start_value=m * lr,
+    warmup_shape=warmup_type)`` (its ``num_cycles`` other than 0.5 is not
+    covered). timm ``WSDLRScheduler(t_initial, decay_t, lr_min, warmup_t,
+    warmup_lr_init, decay_fn)`` is ``warmup_stable_decay(lr, warmup_t +
+    t_initial, warmup_t, decay_t, lr_min, decay_fn, warmup_lr_init)`` (its
+    ``"power"`` and ``"exp"`` decays and ``rsqrt`` stable phase are not covered).
+
+    Args:
+      peak_value: the plateau's value.
+      total_steps: the run's length: the decay ends here.
+      warmup_steps: the rise's length (or give ``warmup_ratio``).
+      decay_steps: the decay's length, >= 1 (or give ``decay_ratio``).
+      end_value: the value at and after ``total_steps``.
+      decay_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+      start_value: the value at step 0.
+      warmup_shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+      warmup_ratio: the rise's length as a fraction of ``total_steps``, in [0, 1].
+      decay_ratio: the decay's length as a fraction of ``total_steps -
+        warmup_steps``, in (0, 1].
 
     Examples:
       >>> s = optaxlr.schedules.warmup_stable_decay(1.0, 1000, warmup_steps=100, decay_steps=200)
       >>> s(50), s(500), s(900)
       (Array(0.5, dtype=float32), Array(1., dtype=float32), Array(0.5, dtype=float32))
+      >>> s = optaxlr.schedules.warmup_stable_decay(1.0, 1000, warmup_ratio=0.1, decay_ratio=0.2)
+      >>> s(99), s(910)  # warmup 100 steps, decay round(0.2 * 900) = 180 steps
+      (Array(0.99, dtype=float32), Array(0.5, dtype=float32))
     """
     number("peak_value", peak_value)
     total = check_int("total_steps", total_steps, low=1)
-    warm = check_int("warmup_steps", warmup_steps, low=0)
-    decay = check_int("decay_steps", decay_steps, low=1)
+    warm = _steps_or_ratio("warmup_steps", warmup_steps, "warmup_ratio", warmup_ratio, 0,
+                           total, "ceil")
+    decay = _steps_or_ratio("decay_steps", decay_steps, "decay_ratio", decay_ratio, 1,
+                            total - warm, "round")
     number("end_value", end_value)
-    check_choice("decay_shape", decay_shape, _DECAY_SHAPES)
+    check_choice("decay_shape", decay_shape, _SHAPES)
     number("start_value", start_value)
+    check_choice("warmup_shape", warmup_shape, _SHAPES)
     check_span("peak_value", peak_value, "end_value", end_value)
     if warm + decay > total:
         raise ValueError(
@@ -166,16 +273,10 @@ def warmup_stable_decay(
     def schedule(t):
         xp = namespace(t)
         peak, end = as_float(peak_value, xp), as_float(end_value, xp)
-        done = xp.clip(t - decay_begin, 0, decay)
-        if decay_shape == "linear":
-            left = as_float(decay - done, xp) / decay
-        elif decay_shape == "cosine":
-            left = half_cosine(done, decay, xp)
-        else:
-            left = 1.0 - xp.sqrt(as_float(done, xp) / decay)
-        value = end + (peak - end) * left
+        left, gone = _cooldown_weights(xp.clip(t - decay_begin, 0, decay), decay, decay_shape)
+        value = peak * left + end * gone
         if warm:
-            rise = _blend(as_float(start_value, xp), peak, t, warm, "linear")
+            rise = _rise(as_float(start_value, xp), peak, t, warm, warmup_shape)
             value = xp.where(t < warm, rise, value)
         return value
 
@@ -183,6 +284,82 @@ def warmup_stable_decay(
         return extremes(schedule, [warm - 1, warm, decay_begin, total], first, last)
 
     return Built(schedule, extent if concrete(peak_value, end_value, start_value) else None)
+
+
+@schedule_factory
+def decay_from(
+    schedule: Any,
+    step: int,
+    length: int,
+    shape: str = "linear",
+    end_value: Any = 0.0,
+):
+    """A cooldown branched off ``schedule`` at ``step``: WSD's decay, started at any step.
+
+    Before ``step`` the value is ``schedule``'s. From ``step`` it decays from
+    ``v = schedule(step)`` to ``end_value`` over ``length`` steps, with the
+    shape of `warmup_stable_decay`'s decay, and holds ``end_value`` from
+    ``step + length`` on:
+
+    .. math::
+
+        \\text{value}(t) = e + (v - e) \\, w(\\min(t - s, L) / L),
+        \\quad w(x) = 1 - x, \\ \\frac{1 + \\cos \\pi x}{2} \\text{ or } 1 - \\sqrt{x}.
+
+    The value decays from the one at ``step``, whatever ``schedule`` would have
+    done after it (its own decay, later on, is dropped), so from the plateau of
+    a `warmup_stable_decay` or a `warmup` of a constant it is the cooldown of a
+    WSD run that ends at ``step + length``. To branch a checkpoint saved at
+    step ``s`` of such a run, restore it with ``optaxlr.training.resume``
+    into an optimizer built with ``decay_from(schedule, s, length)``: the
+    restored state keeps its step count, so the next update uses the value at
+    step ``s``, and the cooldown runs from there.
+
+    Args:
+      schedule: the run's schedule (or a number): values before ``step``.
+      step: the first step of the cooldown (the number of updates already
+        applied when it starts).
+      length: the cooldown's length in steps, >= 1.
+      shape: ``"linear"``, ``"cosine"`` or ``"1-sqrt"``.
+      end_value: the value at ``step + length`` and after.
+
+    Examples:
+      >>> run = optaxlr.schedules.warmup(1.0, warmup_steps=100)  # warm up, then hold
+      >>> s = optaxlr.schedules.decay_from(run, step=5000, length=1000, shape="1-sqrt")
+      >>> s(5000), s(5250), s(6000)
+      (Array(1., dtype=float32), Array(0.5, dtype=float32), Array(0., dtype=float32))
+    """
+    inner = as_schedule("schedule", schedule)
+    begin = check_int("step", step, low=0)
+    steps = check_int("length", length, low=1)
+    check_choice("shape", shape, _SHAPES)
+    number("end_value", end_value)
+
+    def cooldown(t, v, xp):
+        left, gone = _cooldown_weights(xp.clip(t - begin, 0, steps), steps, shape)
+        return v * left + as_float(end_value, xp) * gone
+
+    def evaluate(t):
+        v = jnp.asarray(inner(begin), dtype=float)
+        return jnp.where(t < begin, inner(t), cooldown(t, v, jnp))
+
+    def extent(first, last):
+        pieces = []
+        if first < begin:
+            pieces.append(inner_bounds(inner, first, min(last, begin - 1)))
+        if last >= begin:
+            at = inner_bounds(inner, begin, begin)
+            if at is None:
+                return None
+            pieces.append(extremes(lambda t: cooldown(t, at[0], np), [begin + steps],
+                                   max(first, begin), last))
+        return merge(pieces)
+
+    if concrete(end_value):
+        bounds_known = extent
+    else:
+        bounds_known = None
+    return Built(evaluate, bounds_known)
 
 
 @schedule_factory
