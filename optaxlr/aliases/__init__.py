@@ -28,6 +28,8 @@ from optaxlr.aliases._adamax import adamax
 from optaxlr.aliases._asgd import asgd
 from optaxlr.aliases._asgd import asgd_average as asgd_average  # a reader, not an optimizer
 from optaxlr.aliases._lion import lion
+from optaxlr.aliases._muon import muon
+from optaxlr.aliases._muon import muon_labels as muon_labels  # a helper, not an optimizer
 from optaxlr.aliases._nadam import nadam
 from optaxlr.aliases._radam import radam
 from optaxlr.aliases._rmsprop import rmsprop
@@ -42,6 +44,7 @@ __all__ = [  # the optimizers, one per torch.optim class (tests iterate over the
     "adamw",
     "asgd",
     "lion",
+    "muon",
     "nadam",
     "radam",
     "rmsprop",
