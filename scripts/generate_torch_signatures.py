@@ -46,6 +46,7 @@ CLASSES = {
     "Adamax": "adamax",
     "Rprop": "rprop",
     "ASGD": "asgd",
+    "Muon": "muon",
 }
 
 STEPS = 20
