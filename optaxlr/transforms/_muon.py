@@ -113,7 +113,7 @@ def newton_schulz(
     def mm(u, v):
         return jnp.matmul(u, v, preferred_element_type=acc)
 
-    y = x.astype(store)
+    y, spec = _gathered(x.astype(store))
     tall = y.shape[0] > y.shape[1]
     if tall:
         y = y.T
@@ -130,7 +130,22 @@ def newton_schulz(
             y = iterate(i, y)
     else:  # a traced count (optax.inject_hyperparams injects ns_steps)
         y = jax.lax.fori_loop(0, steps, iterate, y)
-    return (y.T if tall else y).astype(x.dtype)
+    y = (y.T if tall else y).astype(x.dtype)
+    return y if spec is None else jax.sharding.reshard(y, spec)
+
+
+def _gathered(x: jax.Array) -> tuple[jax.Array, Any]:
+    """``x`` replicated if it is sharded over explicit mesh axes, and its sharding's spec.
+
+    Newton-Schulz multiplies whole rows by whole columns; under explicit sharding JAX
+    asks where such products go, so the iteration runs on the gathered matrix (each
+    device the whole of it, as the per-matrix optimizers shard Muon) and its result is
+    sharded back.
+    """
+    spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
+    if spec is None or all(axis is None for axis in spec):
+        return x, None
+    return jax.sharding.reshard(x, jax.sharding.PartitionSpec()), spec
 
 
 def _to_matrix(x: jax.Array, layout: str) -> jax.Array:
@@ -271,10 +286,13 @@ def scale_by_muon(
             g32, m32 = upcast(g), upcast(m)
             new_m = lerp(m32, g32, 1 - beta)  # torch: buf.lerp_(grad, 1 - momentum)
             direction = lerp(g32, new_m, beta) if nesterov else new_m
+            direction, spec = _gathered(direction)  # before the reshapes, too
             matrix = _to_matrix(direction, layout)
             o = newton_schulz(matrix, coefficients, ns_steps, values["eps"], ns_dtype)
-            o = o * lr_ratio(adjust_lr_fn, *matrix.shape)
-            return _from_matrix(o, g.shape, layout).astype(g.dtype), new_m.astype(m.dtype)
+            o = _from_matrix(o * lr_ratio(adjust_lr_fn, *matrix.shape), g.shape, layout)
+            if spec is not None:
+                o = jax.sharding.reshard(o, spec)
+            return o.astype(g.dtype), new_m.astype(m.dtype)
 
         out = jax.tree.map(leaf, updates, state.mu)
         new_updates, mu = unzip(updates, out, 2)
