@@ -12,6 +12,7 @@ from optaxlr._hyperparams import Hyperparam
 from optaxlr.aliases._adam import adamw as _adamw
 from optaxlr.aliases._common import chain
 from optaxlr.transforms import scale_by_muon
+from optaxlr.transforms._common import check_like_params
 from optaxlr.transforms._fused import scale_and_decouple
 from optaxlr.transforms._muon import NOT_ON_FLAT_PARAMS, NS_COEFFICIENTS
 from optaxlr.transforms._per_parameter import ParameterGroups
@@ -143,6 +144,18 @@ def muon(
     others = _adamw(learning_rate) if adamw is None else adamw
     if not isinstance(others, optax.GradientTransformation):
         raise TypeError(f"adamw must be an optax.GradientTransformation, got {adamw!r}")
-    return chain(
-        "muon", optax.partition({"muon": muon_part, "adamw": others}, labels), maximize=maximize
-    )
+    partition = optax.partition({"muon": muon_part, "adamw": others}, labels)
+
+    def update_fn(updates, state, params=None):
+        if not hasattr(state, "inner_states"):
+            raise TypeError(
+                "muon: state must be the state its init returned (optax.partition's), got "
+                f"{type(state).__name__}"
+            )
+        # partition labels the updates, so a gradient of the wrong shape would be labelled
+        # (and refused) as another kind of leaf: compare it with its parameter first
+        if params is not None:
+            check_like_params("muon", updates, params)
+        return partition.update(updates, state, params)
+
+    return chain("muon", optax.GradientTransformation(partition.init, update_fn), maximize=maximize)

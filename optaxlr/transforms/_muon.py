@@ -138,9 +138,8 @@ def _gathered(x: jax.Array) -> tuple[jax.Array, Any]:
     """``x`` replicated if it is sharded over explicit mesh axes, and its sharding's spec.
 
     Newton-Schulz multiplies whole rows by whole columns; under explicit sharding JAX
-    asks where such products go, so the iteration runs on the gathered matrix (each
-    device the whole of it, as the per-matrix optimizers shard Muon) and its result is
-    sharded back.
+    asks where such products go, so the iteration runs on the gathered matrix (every
+    device computes the whole of it) and its result is sharded back.
     """
     spec = getattr(getattr(jax.typeof(x), "sharding", None), "spec", None)
     if spec is None or all(axis is None for axis in spec):
