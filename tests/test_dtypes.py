@@ -174,8 +174,9 @@ def test_fixtures_record_their_provenance():
     assert script.exists() and "import optaxlr" not in script.read_text()
     assert {r["group"] for r in manifest["runs"]} == {"float64", "complex64", "float16"}
     # adamax and lion: float64 and complex64 in optimizers_2026.npz (test_new_optimizers.py);
-    # rprop and asgd in optimizers_rprop_asgd.npz (test_rprop_asgd.py)
-    older = set(optaxlr.aliases.__all__) - {"adamax", "lion", "rprop", "asgd"}
+    # rprop and asgd in optimizers_rprop_asgd.npz (test_rprop_asgd.py); muon (float64, and
+    # complex refused) in optimizers_muon.npz (test_muon.py)
+    older = set(optaxlr.aliases.__all__) - {"adamax", "lion", "rprop", "asgd", "muon"}
     assert {r["optimizer"] for r in _runs("float64")} == older
     assert {r["optimizer"] for r in _runs("complex64")} == older
     assert {r["optimizer"] for r in _runs("float16")} >= {"adam", "adamw", "rmsprop", "nadam"}
