@@ -96,8 +96,8 @@ def newton_schulz(
     Example:
       >>> import jax.numpy as jnp, optaxlr
       >>> o = optaxlr.transforms.newton_schulz(jnp.array([[3.0, 0.0], [0.0, 0.5]]))
-      >>> [round(float(v), 2) for v in jnp.diag(o)]
-      [0.71, 1.04]
+      >>> tuple(round(float(v), 2) for v in jnp.diag(o))
+      (0.71, 1.04)
     """
     if x.ndim != 2:
         raise ValueError(f"newton_schulz: x must be a 2-D matrix, got shape {x.shape}")
