@@ -130,6 +130,14 @@ PAIRS: dict[str, Pair] = {
         lambda: optax.contrib.schedule_free_sgd(LR, weight_decay=1e-2),
         lambda: optaxlr.schedule_free_sgd(LR, weight_decay=1e-2),
     ),
+    # On the array as a square matrix (MATRIX). Other math: optax's momentum is
+    # bias-corrected, its norm gets eps=1e-8 added (torch clamps at 1e-7), its weight
+    # decay defaults to 0 (0.1 given here, torch's default) and it scales by the (in, out)
+    # shape; the Newton-Schulz steps (5, float32) are the same in both.
+    "muon (other math)": (
+        lambda: optax.contrib.muon(LR, weight_decay=0.1),
+        lambda: optaxlr.muon(LR),
+    ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
         lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),
@@ -161,6 +169,20 @@ PAIRS: dict[str, Pair] = {
 }
 
 
+#: Pairs timed on the array reshaped to a matrix (Muon orthogonalizes matrices only).
+MATRIX = {"muon (other math)"}
+
+
+def as_matrices(params):
+    """Each leaf as the squarest matrix of its size (1e4 floats: 100 x 100)."""
+
+    def square(x):
+        rows = max(d for d in range(1, int(x.size**0.5) + 1) if x.size % d == 0)
+        return x.reshape(rows, -1)
+
+    return jax.tree.map(square, params)
+
+
 def _hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
@@ -169,8 +191,9 @@ def print_hashes(params) -> None:
     """Per pair: hashes of optaxlr's lowered step and of its state's tree structure."""
     for name, (_, make_optaxlr) in PAIRS.items():
         opt = make_optaxlr()
-        state = opt.init(params)
-        lowered = jax.jit(jax_step(opt)).lower(params, state, grads_like(params))
+        pair_params = as_matrices(params) if name in MATRIX else params
+        state = opt.init(pair_params)
+        lowered = jax.jit(jax_step(opt)).lower(pair_params, state, grads_like(pair_params))
         program = re.sub(r"loc\([^)]*\)", "", lowered.as_text())
         print(f"  {name:32s} step {_hash(program)}  state {_hash(str(jax.tree.structure(state)))}")
 
@@ -204,9 +227,10 @@ def main(argv=None):
     rows = []
     for name in args.only or PAIRS:
         make_optax, make_optaxlr = PAIRS[name]
+        pair_params = as_matrices(params) if name in MATRIX else params
         runners = {
-            "optax": optimizer_runner(make_optax(), params),
-            "optaxlr": optimizer_runner(make_optaxlr(), params),
+            "optax": optimizer_runner(make_optax(), pair_params),
+            "optaxlr": optimizer_runner(make_optaxlr(), pair_params),
         }
         times = interleaved(runners, args.rounds, args.block, 0.0)
         rows.append(

@@ -47,6 +47,7 @@ CLASSES = {
     "Rprop": "rprop",
     "ASGD": "asgd",
     "Adafactor": "adafactor",
+    "Muon": "muon",
 }
 
 STEPS = 20

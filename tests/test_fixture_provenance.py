@@ -51,6 +51,7 @@ PROVENANCE = {
         ("torch", "schedulefree"),
     ),
     "batch_warmup.npz": ("scripts/generate_batch_warmup_fixtures.py", ("torch",)),
+    "optimizers_muon.npz": ("scripts/generate_muon_fixtures.py", ("torch",)),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),

@@ -96,8 +96,13 @@ else:
                 **{"learning_rate": LR, **ALIAS_EXTRA.get(name, {})})
         for name in optaxlr.transforms.__all__:
             fn = getattr(optaxlr.transforms, name)
-            if name[0].islower() and name not in {"path_to_str", "chain", "per_parameter"}:
+            if name[0].islower() and name not in {"path_to_str", "chain", "per_parameter",
+                                                  "newton_schulz", "scale_by_muon"}:
                 out[f"transforms/{name}"] = fn(**TRANSFORM_ARGS.get(name, {}))
+        # Muon takes matrices only: the others pass through it unchanged
+        out["transforms/scale_by_muon"] = optax.masked(
+            optaxlr.transforms.scale_by_muon(momentum=LR),
+            lambda p: jax.tree.map(lambda x: x.ndim == 2, p))
         out["training/accumulate"] = training.accumulate(optaxlr.adamw(LR), 2)
         out["training/reduce_on_plateau"] = optax.chain(optaxlr.sgd(LR),
                                                         training.reduce_on_plateau(patience=0))

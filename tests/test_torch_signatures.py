@@ -53,6 +53,13 @@ EXTRAS: dict[str, dict[str, str]] = {
         "mu_dtype": "dtype of the first moment (optax's)",
         "nu_dtype": "dtype of the second moment",
     },
+    "muon": {
+        "mask": "which leaves Muon takes (torch's Muon refuses all but 2-D parameters)",
+        "adamw": "the optimizer of the other leaves (torch: a second optimizer)",
+        "layout": "where a kernel's output axis is: Flax's (in, out) or torch's (out, in)",
+        "ns_dtype": "dtype of Newton-Schulz (torch's is always bfloat16)",
+        "maximize": "torch's Muon has none; every optaxlr alias has it",
+    },
 }
 
 #: Aliases with no torch.optim class (their peer is another library).

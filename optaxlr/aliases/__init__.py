@@ -31,6 +31,8 @@ from optaxlr.aliases._asgd import asgd_average as asgd_average  # a reader, not 
 from optaxlr.aliases._lamb import lamb
 from optaxlr.aliases._lars import lars
 from optaxlr.aliases._lion import lion
+from optaxlr.aliases._muon import muon
+from optaxlr.aliases._muon import muon_labels as muon_labels  # a helper, not an optimizer
 from optaxlr.aliases._nadam import nadam
 from optaxlr.aliases._radam import radam
 from optaxlr.aliases._rmsprop import rmsprop
@@ -52,6 +54,7 @@ __all__ = [  # the optimizers, one per torch.optim class or peer package (tests 
     "lamb",
     "lars",
     "lion",
+    "muon",
     "nadam",
     "radam",
     "rmsprop",

@@ -70,6 +70,7 @@ from jax import lax
 
 from optaxlr._paths import path_to_str
 from optaxlr.transforms import ScaleByAdafactorState
+from optaxlr.transforms._muon import NOT_ON_FLAT_PARAMS, ScaleByMuonState
 
 __all__ = [
     "FlatParams",
@@ -544,6 +545,11 @@ def _unsupported_states() -> list[tuple[type, str]]:
 
 
 def _check_state(state: Any, flat_masks: int) -> None:
+    # Muon first: inside optax.partition (the muon alias) the partition's own message
+    # would hide why Muon can't run here at all.
+    is_muon = lambda x: isinstance(x, ScaleByMuonState)
+    if any(is_muon(x) for x in jax.tree.leaves(state, is_leaf=is_muon)):
+        raise ValueError(f"multi_tensor: {NOT_ON_FLAT_PARAMS}.")
     checks = _unsupported_states()
     kinds = (optax.MaskedState, *(t for t, _ in checks))
     nodes = jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, kinds))
@@ -588,10 +594,11 @@ def multi_tensor(
     Elementwise transformations and global reductions (``clip_by_global_norm``)
     need nothing. optaxlr's ``lamb`` and ``lars`` take a trust ratio per
     parameter array: they run where every buffer holds one array (``group_by``
-    with a label per array) and refuse a buffer holding several.
-    Shape-dependent optax transformations that keep no recognisable state
-    (``optax.lars``/``optax.lamb`` trust ratios, ``clip_by_block_rms``, Muon)
-    would see one 1-D array per buffer: don't use them here.
+    with a label per array) and refuse a buffer holding several. optaxlr's
+    `muon` and `scale_by_muon` are refused. Shape-dependent optax
+    transformations that keep no recognisable state (``optax.lars``/``optax.lamb``
+    trust ratios, ``clip_by_block_rms``, ``optax.contrib.muon``) would see one
+    1-D array per buffer: don't use them here.
 
     When it helps: many small leaves (hundreds to thousands): compile time stops
     growing with the leaf count and the step runs at memory bandwidth. When it

@@ -24,6 +24,7 @@ from optaxlr.transforms._clipping import (
 )
 from optaxlr.transforms._lion import ScaleByLionState, scale_by_lion
 from optaxlr.transforms._momentum import TraceState, trace
+from optaxlr.transforms._muon import ScaleByMuonState, newton_schulz, scale_by_muon
 from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
 from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
@@ -65,6 +66,7 @@ __all__ = [
     "ScaleByLarsState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
+    "ScaleByMuonState",
     "ScaleByNadamState",
     "ScaleByPathState",
     "ScaleByRadamState",
@@ -79,6 +81,7 @@ __all__ = [
     "clip_by_norm",
     "clip_by_value",
     "decoupled_weight_decay",
+    "newton_schulz",
     "path_to_str",
     "per_parameter",
     "scale_by_adadelta",
@@ -91,6 +94,7 @@ __all__ = [
     "scale_by_lars",
     "scale_by_learning_rate",
     "scale_by_lion",
+    "scale_by_muon",
     "scale_by_nadam",
     "scale_by_path",
     "scale_by_radam",

@@ -35,6 +35,7 @@ __all__ = [
     "check_bool",
     "check_dtype",
     "check_hyperparam",
+    "check_like_params",
     "check_params",
     "check_update",
     "compute_dtype",
@@ -188,6 +189,15 @@ def _check_like(who: str, name: str, tree: Any, other_name: str, other: Any) -> 
                 f"{who}: {name} at {path_to_str(path) or '<root>'!r} has shape {x.shape}, "
                 f"{other_name} has {y.shape} (no broadcasting)"
             )
+
+
+def check_like_params(who: str, updates: Any, params: Any) -> None:
+    """Refuses updates whose structure or shapes differ from the parameters', naming where.
+
+    For a transformation whose own checks would see the updates only after a rule
+    computed from them (``optax.partition``'s labels), so would report a consequence.
+    """
+    _check_like(who, "updates", updates, "params", params)
 
 
 def check_update(
