@@ -38,6 +38,10 @@ PROVENANCE = {
         ("torch", "lion_pytorch"),
     ),
     "optimizers_rprop_asgd.npz": ("scripts/generate_rprop_asgd_fixtures.py", ("torch",)),
+    "lr_free.npz": (
+        "scripts/generate_lr_free_fixtures.py",
+        ("torch", "prodigyopt", "dadaptation"),
+    ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),

@@ -27,8 +27,10 @@ from optaxlr.aliases._adam import adam, adamw
 from optaxlr.aliases._adamax import adamax
 from optaxlr.aliases._asgd import asgd
 from optaxlr.aliases._asgd import asgd_average as asgd_average  # a reader, not an optimizer
+from optaxlr.aliases._dadapt import dadapt_adam, dadapt_sgd
 from optaxlr.aliases._lion import lion
 from optaxlr.aliases._nadam import nadam
+from optaxlr.aliases._prodigy import prodigy
 from optaxlr.aliases._radam import radam
 from optaxlr.aliases._rmsprop import rmsprop
 from optaxlr.aliases._rprop import rprop
@@ -41,8 +43,11 @@ __all__ = [  # the optimizers, one per torch.optim class (tests iterate over the
     "adamax",
     "adamw",
     "asgd",
+    "dadapt_adam",
+    "dadapt_sgd",
     "lion",
     "nadam",
+    "prodigy",
     "radam",
     "rmsprop",
     "rprop",

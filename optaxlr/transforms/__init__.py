@@ -21,11 +21,19 @@ from optaxlr.transforms._clipping import (
     clip_by_norm,
     clip_by_value,
 )
+from optaxlr.transforms._dadapt import (
+    LEARNING_RATE_FREE_STATES,
+    ScaleByDadaptAdamState,
+    ScaleByDadaptSgdState,
+    scale_by_dadapt_adam,
+    scale_by_dadapt_sgd,
+)
 from optaxlr.transforms._lion import ScaleByLionState, scale_by_lion
 from optaxlr.transforms._momentum import TraceState, trace
 from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
 from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
+from optaxlr.transforms._prodigy import ScaleByProdigyState, scale_by_prodigy
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
@@ -41,16 +49,20 @@ __all__ = [
     "AddDecayedWeightsState",
     "ClipState",
     "DecoupledWeightDecayState",
+    "LEARNING_RATE_FREE_STATES",
     "ParameterGroups",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",
     "ScaleByAdamState",
     "ScaleByAdamaxState",
     "ScaleByAsgdState",
+    "ScaleByDadaptAdamState",
+    "ScaleByDadaptSgdState",
     "ScaleByLearningRateState",
     "ScaleByLionState",
     "ScaleByNadamState",
     "ScaleByPathState",
+    "ScaleByProdigyState",
     "ScaleByRadamState",
     "ScaleByRmspropState",
     "ScaleByRpropState",
@@ -68,10 +80,13 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_asgd",
+    "scale_by_dadapt_adam",
+    "scale_by_dadapt_sgd",
     "scale_by_learning_rate",
     "scale_by_lion",
     "scale_by_nadam",
     "scale_by_path",
+    "scale_by_prodigy",
     "scale_by_radam",
     "scale_by_rmsprop",
     "scale_by_rprop",
