@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import jax
 import optax
+import optax.contrib
 from _common import (
     RESULTS,
     grads_like,
@@ -95,6 +96,16 @@ PAIRS: dict[str, Pair] = {
     "lion": (
         lambda: optax.lion(LR, weight_decay=1e-2),
         lambda: optaxlr.lion(LR, weight_decay=1e-2),
+    ),
+    # Learning-rate-free: optax.contrib's, with bias correction on and decoupled decay as
+    # optax has them (the same math; optaxlr also reports d and the step size it took).
+    "prodigy": (
+        lambda: optax.contrib.prodigy(weight_decay=1e-2),
+        lambda: optaxlr.prodigy(weight_decay=1e-2, use_bias_correction=True),
+    ),
+    "dadapt_adam (dadapt_adamw)": (
+        lambda: optax.contrib.dadapt_adamw(weight_decay=1e-2),
+        lambda: optaxlr.dadapt_adam(weight_decay=1e-2, decouple=True, use_bias_correction=True),
     ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),

@@ -188,6 +188,12 @@ KEYS = {
     "lion": ["b1", "b2", "learning_rate"],
     "rprop": ["eta_minus", "eta_plus", "step_size_min", "step_size_max", "learning_rate"],
     "asgd": ["step", "lambd", "alpha", "t0", "weight_decay", "learning_rate"],
+    "prodigy": ["step", "learning_rate", "b1", "b2", "eps", "weight_decay", "d0", "d_coef",
+                "growth_rate", "d", "effective_learning_rate"],
+    "dadapt_adam": ["step", "learning_rate", "b1", "b2", "eps", "weight_decay", "d0",
+                    "growth_rate", "d", "effective_learning_rate"],
+    "dadapt_sgd": ["step", "learning_rate", "momentum", "weight_decay", "d0", "growth_rate",
+                   "d", "effective_learning_rate"],
 }
 
 

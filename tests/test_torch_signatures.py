@@ -56,7 +56,12 @@ EXTRAS: dict[str, dict[str, str]] = {
 }
 
 #: Aliases with no torch.optim class (their peer is another library).
-NO_TORCH_CLASS = {"lion": "lion_pytorch.Lion, which has no maximize and no signature here"}
+NO_TORCH_CLASS = {
+    "lion": "lion_pytorch.Lion, which has no maximize and no signature here",
+    "prodigy": "prodigyopt.Prodigy (tests/test_lr_free.py), which has no maximize",
+    "dadapt_adam": "dadaptation.DAdaptAdam (tests/test_lr_free.py), which has no maximize",
+    "dadapt_sgd": "dadaptation.DAdaptSGD (tests/test_lr_free.py), which has no maximize",
+}
 
 
 @functools.cache

@@ -238,7 +238,7 @@ def _float32(name: str, value: Any, **bounds: Any) -> np.float32:
 def _refuse_learning_rate_free(tx: optax.GradientTransformation, params: Any) -> None:
     """Refuses an optimizer that sets its own step size, found by its state's types."""
     state = jax.eval_shape(tx.init, params)
-    is_free = lambda x: isinstance(x, LEARNING_RATE_FREE_STATES)  # noqa: E731
+    is_free = lambda x: isinstance(x, LEARNING_RATE_FREE_STATES)
     found = [type(s).__name__ for s in jax.tree.leaves(state, is_leaf=is_free) if is_free(s)]
     if found:
         raise ValueError(

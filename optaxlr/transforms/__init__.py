@@ -22,7 +22,6 @@ from optaxlr.transforms._clipping import (
     clip_by_value,
 )
 from optaxlr.transforms._dadapt import (
-    LEARNING_RATE_FREE_STATES,
     ScaleByDadaptAdamState,
     ScaleByDadaptSgdState,
     scale_by_dadapt_adam,
@@ -45,11 +44,19 @@ from optaxlr.transforms._weight_decay import (
     decoupled_weight_decay,
 )
 
+#: The states of the optimizers that set their own step size (`optaxlr.find_lr` refuses
+#: them: a learning-rate range test does not apply).
+LEARNING_RATE_FREE_STATES: tuple[type, ...] = (
+    ScaleByProdigyState,
+    ScaleByDadaptAdamState,
+    ScaleByDadaptSgdState,
+)
+
 __all__ = [
+    "LEARNING_RATE_FREE_STATES",
     "AddDecayedWeightsState",
     "ClipState",
     "DecoupledWeightDecayState",
-    "LEARNING_RATE_FREE_STATES",
     "ParameterGroups",
     "ScaleByAdadeltaState",
     "ScaleByAdagradState",

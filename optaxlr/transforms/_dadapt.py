@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from optaxlr._hyperparams import HyperparamRecord, is_constant
+from optaxlr._paths import path_to_str
 from optaxlr._validation import check_bool
 from optaxlr.transforms._common import (
     BETA,
@@ -48,7 +49,6 @@ from optaxlr.transforms._common import (
 )
 
 __all__ = [
-    "LEARNING_RATE_FREE_STATES",
     "ScaleByDadaptAdamState",
     "ScaleByDadaptSgdState",
     "scale_by_dadapt_adam",
@@ -80,7 +80,7 @@ def check_real_params(who: str, params: Any) -> None:
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
         if jnp.iscomplexobj(leaf):
             raise TypeError(
-                f"{who}: parameter {jax.tree_util.keystr(path)!r} is complex; D-Adaptation's "
+                f"{who}: parameter {path_to_str(path) or '<root>'!r} is complex; D-Adaptation's "
                 "estimate of d is a real sum (the reference's torch.dot and abs() do not "
                 "treat complex tensors as their real view), so real parameters only"
             )
@@ -100,8 +100,14 @@ def keep_if(active: jax.Array, new: Any, old: Any) -> Any:
 
 
 def observed(d: jax.Array, effective: jax.Array) -> HyperparamRecord:
-    """The record `optaxlr.hyperparams` reads: ``d`` and ``effective_learning_rate``."""
-    return HyperparamRecord.of({"d": d, "effective_learning_rate": effective})
+    """The record `optaxlr.hyperparams` reads: ``d`` and ``effective_learning_rate``.
+
+    Copies, so that no buffer of the state is another's (a donated state may not hold
+    one buffer twice).
+    """
+    return HyperparamRecord.of(
+        {"d": jnp.array(d, copy=True), "effective_learning_rate": jnp.array(effective, copy=True)}
+    )
 
 
 def bias_correction(on: bool, b1: Any, b2: Any, k: jax.Array, dtype: Any) -> Any:
@@ -400,10 +406,10 @@ def scale_by_dadapt_sgd(
             estimate=observed(d, zero),
             k=init_count(),
             d=d,
-            numerator_weighted=zero,
-            g0_norm=zero,
+            numerator_weighted=jnp.zeros([], dtype),
+            g0_norm=jnp.zeros([], dtype),
             s=jax.tree.map(lambda p: jnp.zeros_like(p, compute_dtype(p)), params),
-            x0=jax.tree.map(jnp.asarray, params),
+            x0=jax.tree.map(lambda p: jnp.array(p, copy=True), params),
         )
 
     def update_fn(updates, state, params=None):
@@ -458,7 +464,3 @@ def scale_by_dadapt_sgd(
         return new_updates, new_state
 
     return transformation(init_fn, update_fn)
-
-
-#: The states of the optimizers that set their own step size (`optaxlr.find_lr` refuses them).
-LEARNING_RATE_FREE_STATES: tuple[type, ...] = (ScaleByDadaptAdamState, ScaleByDadaptSgdState)

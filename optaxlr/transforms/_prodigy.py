@@ -191,12 +191,12 @@ def scale_by_prodigy(
             estimate=observed(d, rate),
             k=k,
             d=d,
-            d_max=d,
+            d_max=jnp.array(d, copy=True),
             d_numerator=jnp.zeros([], dtype),
             exp_avg=jax.tree.map(lambda p: jnp.zeros_like(p, moment_dtype(p)), params),
             exp_avg_sq=jax.tree.map(lambda p: jnp.zeros_like(p, moment_dtype(p)), params),
             s=jax.tree.map(lambda p: jnp.zeros_like(_sliced(p, slice_p), compute_dtype(p)), params),
-            p0=jax.tree.map(lambda p: jnp.asarray(_sliced(p, slice_p)), params),
+            p0=jax.tree.map(lambda p: jnp.array(_sliced(p, slice_p), copy=True), params),
         )
 
     def update_fn(updates, state, params=None):
