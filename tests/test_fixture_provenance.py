@@ -135,7 +135,8 @@ class StubLoader(importlib.abc.Loader):
 
 class StubAbsentPeers(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch"}:
+        if name.split(".")[0] in {"torch", "keras", "tensorflow", "timm", "fastai", "lion_pytorch",
+                                  "prodigyopt", "dadaptation"}:
             return importlib.machinery.ModuleSpec(name, StubLoader(), is_package=True)
         return None
 
