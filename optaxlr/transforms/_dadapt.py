@@ -67,9 +67,14 @@ def stat_dtype() -> Any:
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
+def is_unlimited(value: Any) -> bool:
+    """``growth_rate`` given as the number ``inf``: no limit, and no term in the step."""
+    return is_constant(value) and not isinstance(value, bool) and float(value) == math.inf
+
+
 def growth(name: str, value: Hyperparam) -> Any:
     """``growth_rate``: > 0, or ``math.inf`` (the default: no limit), or a schedule."""
-    if is_constant(value) and not isinstance(value, bool) and float(value) == math.inf:
+    if is_unlimited(value):
         return math.inf
     return bounded(name, value, POSITIVE)
 
@@ -219,7 +224,7 @@ def scale_by_dadapt_adam(
         d0=_d0(d0),
         growth_rate=growth("growth_rate", growth_rate),
     )
-    unlimited = growth_rate == math.inf
+    unlimited = is_unlimited(growth_rate)
 
     def init_fn(params):
         check_real_params(who, params)
@@ -392,7 +397,7 @@ def scale_by_dadapt_sgd(
         d0=_d0(d0),
         growth_rate=growth("growth_rate", growth_rate),
     )
-    unlimited = growth_rate == math.inf
+    unlimited = is_unlimited(growth_rate)
 
     def init_fn(params):
         check_real_params(who, params)

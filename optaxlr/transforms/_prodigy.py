@@ -38,6 +38,7 @@ from optaxlr.transforms._dadapt import (
     cast,
     check_real_params,
     growth,
+    is_unlimited,
     keep_if,
     observed,
     stat_dtype,
@@ -170,7 +171,7 @@ def scale_by_prodigy(
         growth_rate=growth("growth_rate", growth_rate),
     )
     spec = HyperparamSpec(**hparams)
-    unlimited = growth_rate == math.inf
+    unlimited = is_unlimited(growth_rate)
 
     def init_fn(params):
         check_real_params(who, params)
