@@ -243,6 +243,7 @@ def test_a_rate_of_zero_takes_no_step_and_leaves_the_estimate():
         inner = state[0]
         assert int(inner.count) == 1 and int(inner.k) == 0
         assert float(inner.d) == pytest.approx(1e-6)
+        assert not any(np.any(x) for x in jax.tree.leaves(inner.s))  # no statistic moved
         params, state = _steps(opt, 1, params, state)
         assert int(state[0].k) == 1
         assert not np.array_equal(params["w"], PARAMS["w"])

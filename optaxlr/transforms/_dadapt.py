@@ -99,9 +99,25 @@ def tree_sum(values: list[jax.Array], dtype: Any) -> jax.Array:
     return total
 
 
-def keep_if(active: jax.Array, new: Any, old: Any) -> Any:
-    """``new`` where ``active``, else ``old``, leaf by leaf (a step that takes no step)."""
-    return jax.tree.map(lambda a, b: jnp.where(active, a, b), new, old)
+def rate_is_positive(learning_rate: Hyperparam, value: Any) -> Any:
+    """``True`` for a constant rate > 0 (nothing to select), else a traced ``value > 0``.
+
+    The references skip the statistics at a rate of 0 (a warmup from 0); `unless`
+    and `decay_unless` then keep them as they are.
+    """
+    if is_constant(learning_rate) and float(learning_rate) > 0:
+        return True
+    return jnp.asarray(value) > 0
+
+
+def unless(positive: Any, g: jax.Array) -> jax.Array:
+    """``g``, or 0 where the rate is 0 (so a moment gains nothing)."""
+    return g if positive is True else jnp.where(positive, g, 0)
+
+
+def decay_unless(positive: Any, beta: Any) -> Any:
+    """``beta``, or 1 where the rate is 0 (so a moment keeps its value)."""
+    return beta if positive is True else jnp.where(positive, beta, 1)
 
 
 def observed(d: jax.Array, effective: jax.Array) -> HyperparamRecord:
@@ -255,17 +271,20 @@ def scale_by_dadapt_adam(
         sqrt_beta2 = beta2**0.5
         d = state.d
         dlr = d * jnp.asarray(lr, dtype) * bias_correction(bias, beta1, beta2, state.k, dtype)
+        positive = rate_is_positive(learning_rate, lr)
+        b1_, b2_, sb2_ = (decay_unless(positive, b) for b in (beta1, beta2, sqrt_beta2))
 
         def first(g, p, m, nu, s):
             g32, p32 = upcast(g), upcast(p)
             if not decouple:
                 g32 = g32 + cast(wd, g32) * p32
+            g32 = unless(positive, g32)
             c = dlr.astype(g32.dtype)
             denom = jnp.sqrt(upcast(nu)) + cast(eps, g32)
             acc = jnp.sum(g32 * (s / denom))
-            new_m = cast(beta1, g32) * upcast(m) + (c * cast(1 - beta1, g32)) * g32
-            new_nu = cast(beta2, g32) * upcast(nu) + cast(1 - beta2, g32) * g32 * g32
-            new_s = cast(sqrt_beta2, g32) * s + (c * cast(1 - sqrt_beta2, g32)) * g32
+            new_m = cast(b1_, g32) * upcast(m) + (c * cast(1 - beta1, g32)) * g32
+            new_nu = cast(b2_, g32) * upcast(nu) + cast(1 - beta2, g32) * g32 * g32
+            new_s = cast(sb2_, g32) * s + (c * cast(1 - sqrt_beta2, g32)) * g32
             return (
                 acc,
                 new_m.astype(m.dtype),
@@ -298,9 +317,10 @@ def scale_by_dadapt_adam(
             k=jnp.where(active, increment(state.k), state.k),
             d=jnp.where(active, new_d, d).astype(dtype),
             numerator_weighted=jnp.where(active, numerator, state.numerator_weighted).astype(dtype),
-            exp_avg=keep_if(active, exp_avg, state.exp_avg),
-            exp_avg_sq=keep_if(active, exp_avg_sq, state.exp_avg_sq),
-            s=keep_if(active, s, state.s),
+            # As the reference: updated by a step of no step, unless at a rate of 0.
+            exp_avg=exp_avg,
+            exp_avg_sq=exp_avg_sq,
+            s=s,
         )
         return new_updates, new_state
 
@@ -424,17 +444,18 @@ def scale_by_dadapt_sgd(
         dtype = state.d.dtype
         v = spec.values(state.count, dtype)
         lr, mom, wd = v["learning_rate"], v["momentum"], v["weight_decay"]
-        positive = jnp.asarray(lr) > 0
+        positive = jnp.asarray(lr) > 0  # traced: a first rate of 0 takes no step
         first_sq = tree_sum(
             [jnp.sum(jnp.square(upcast(g))) for g in jax.tree.leaves(updates)], dtype
         )
         g0 = jnp.where(state.k == 0, jnp.where(positive, jnp.sqrt(first_sq), 0), state.g0_norm)
         d = state.d
-        dlr = d * jnp.asarray(lr, dtype) / jnp.where(g0 > 0, g0, 1)
+        dlr = jnp.where(g0 > 0, d * jnp.asarray(lr, dtype) / jnp.where(g0 > 0, g0, 1), 0)
+        takes = positive & (g0 > 0)
 
         def first(g, p, s):
             g32, p32 = upcast(g), upcast(p)
-            g32 = g32 + cast(wd, g32) * p32
+            g32 = jnp.where(takes, g32 + cast(wd, g32) * p32, 0)
             dot = jnp.sum(g32 * s)
             new_s = s + dlr.astype(s.dtype) * g32
             return dot, new_s, jnp.sum(new_s * new_s)
@@ -463,7 +484,7 @@ def scale_by_dadapt_sgd(
             d=jnp.where(active, new_d, d).astype(dtype),
             numerator_weighted=jnp.where(active, numerator, state.numerator_weighted).astype(dtype),
             g0_norm=jnp.where(active, g0, state.g0_norm).astype(dtype),
-            s=keep_if(active, s, state.s),
+            s=s,  # unchanged at a rate of 0 (dlr and the gradient are 0 there)
             x0=state.x0,
         )
         return new_updates, new_state

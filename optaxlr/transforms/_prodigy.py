@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._hyperparams import HyperparamRecord
+from optaxlr._hyperparams import HyperparamRecord, is_constant
 from optaxlr._validation import check_bool, check_int
 from optaxlr.transforms._common import (
     BETA,
@@ -37,12 +37,14 @@ from optaxlr.transforms._dadapt import (
     bias_correction,
     cast,
     check_real_params,
+    decay_unless,
     growth,
     is_unlimited,
-    keep_if,
     observed,
+    rate_is_positive,
     stat_dtype,
     tree_sum,
+    unless,
 )
 from optaxlr.transforms._per_parameter import ParameterGroups
 
@@ -172,6 +174,7 @@ def scale_by_prodigy(
     )
     spec = HyperparamSpec(**hparams)
     unlimited = is_unlimited(growth_rate)
+    plain_step = not (is_constant(b1) and float(b1) > 0)  # b1 may be 0: step on the gradient
 
     def init_fn(params):
         check_real_params(who, params)
@@ -214,30 +217,29 @@ def scale_by_prodigy(
         dlr = d * jnp.asarray(lr, dtype) * bias_correction(bias, beta1, beta2, state.k, dtype)
         d_ratio = d / d0_
         s_coef = d_ratio * (d if safeguard else dlr)
+        positive = rate_is_positive(learning_rate, lr)
+        b1_, b2_, b3_ = (decay_unless(positive, b) for b in (beta1, beta2, beta3_))
 
         def first(g, p, m, nu, s, p0):
             g32, p32 = upcast(g), upcast(p)
             if not decouple:
                 g32 = g32 + cast(wd, g32) * p32
+            g32 = unless(positive, g32)
             dd = d.astype(g32.dtype)
             sliced = _sliced(g32, slice_p)
             dot = jnp.sum(sliced * (upcast(p0) - _sliced(p32, slice_p)))
-            new_m = cast(beta1, g32) * upcast(m) + (dd * cast(1 - beta1, g32)) * g32
-            new_nu = cast(beta2, g32) * upcast(nu) + (dd * dd * cast(1 - beta2, g32)) * g32 * g32
-            new_s = cast(beta3_, s) * s + s_coef.astype(s.dtype) * sliced.astype(s.dtype)
-            return (
-                dot,
-                g32,
-                new_m.astype(m.dtype),
-                new_nu.astype(nu.dtype),
-                new_s,
-                jnp.sum(jnp.abs(new_s)),
-            )
+            new_m = cast(b1_, g32) * upcast(m) + (dd * cast(1 - beta1, g32)) * g32
+            new_nu = cast(b2_, g32) * upcast(nu) + (dd * dd * cast(1 - beta2, g32)) * g32 * g32
+            new_s = cast(b3_, s) * s + s_coef.astype(s.dtype) * sliced.astype(s.dtype)
+            out = (new_m.astype(m.dtype), new_nu.astype(nu.dtype), new_s)
+            # the gradient itself only where b1 may be 0 (the step uses it, not exp_avg)
+            return (dot, jnp.sum(jnp.abs(new_s)), *out, *((g32,) if plain_step else ()))
 
         out = jax.tree.map(
             first, updates, params, state.exp_avg, state.exp_avg_sq, state.s, state.p0
         )
-        dots, grads, exp_avg, exp_avg_sq, s, l1 = unzip(updates, out, 6)
+        dots, l1, exp_avg, exp_avg_sq, s, *rest = unzip(updates, out, 6 if plain_step else 5)
+        grads = rest[0] if plain_step else exp_avg
         delta = d_ratio * dlr * tree_sum(jax.tree.leaves(dots), dtype)
         d_denom = tree_sum(jax.tree.leaves(l1), dtype)
         numerator = beta3_ * state.d_numerator + delta
@@ -269,9 +271,10 @@ def scale_by_prodigy(
             d=jnp.where(active, new_d, d).astype(dtype),
             d_max=jnp.where(active, d_max, state.d_max).astype(dtype),
             d_numerator=jnp.where(active, numerator, state.d_numerator).astype(dtype),
-            exp_avg=keep_if(active, exp_avg, state.exp_avg),
-            exp_avg_sq=keep_if(active, exp_avg_sq, state.exp_avg_sq),
-            s=keep_if(active, s, state.s),
+            # As the reference: updated by a step of no step, unless at a rate of 0.
+            exp_avg=exp_avg,
+            exp_avg_sq=exp_avg_sq,
+            s=s,
             p0=state.p0,
         )
         return new_updates, new_state
