@@ -144,14 +144,17 @@ def scale_by_prodigy(
       its ``update`` needs ``params``.
 
     Example:
-      >>> import jax.numpy as jnp, optaxlr
+      >>> import jax, jax.numpy as jnp, optax, optaxlr
       >>> tx = optaxlr.scale_by_prodigy()
-      >>> params = {"w": jnp.ones(3)}
+      >>> params = {"w": jnp.zeros(3)}
       >>> state = tx.init(params)
-      >>> for _ in range(3):
-      ...     updates, state = tx.update({"w": jnp.ones(3)}, state, params)
-      >>> float(optaxlr.hyperparams(state)["d"]) > 1e-6
-      True
+      >>> for _ in range(20):
+      ...     grads = jax.grad(lambda p: jnp.sum((p["w"] - 1.0) ** 2))(params)
+      ...     updates, state = tx.update(grads, state, params)
+      ...     params = optax.apply_updates(params, updates)
+      >>> h = optaxlr.hyperparams(state)
+      >>> bool(h["d"] > 1e-3), bool(h["effective_learning_rate"] == h["d"])  # lr 1
+      (True, True)
     """
     who = "scale_by_prodigy"
     decouple = check_bool("decouple", decouple)
