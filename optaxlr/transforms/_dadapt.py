@@ -197,6 +197,13 @@ def scale_by_dadapt_adam(
     `optaxlr.hyperparams` reports ``d`` (:math:`d_k`, the one the last update
     used) and ``effective_learning_rate`` (:math:`\gamma_k`).
 
+    Precision: ``prodigyopt`` and ``dadaptation`` keep ``d`` and its running sums as
+    Python floats (float64) and sum each tensor's products in the tensor's dtype. Here
+    they are float32, or float64 under ``jax_enable_x64`` whatever the parameters'
+    dtype, and ``s`` and each leaf's sums are at least float32 (bfloat16 and float16
+    parameters included). An update at a rate of 0 leaves every statistic as it is,
+    and one whose sums are 0 takes no step (the reference returns early from both).
+
     ``optax.contrib.dadapt_adamw`` differs: its bias correction is always on
     (``dadaptation`` defaults to off), its decay is always decoupled, it has no
     ``growth_rate``, and it keeps ``d`` in the parameters' lowest dtype.
@@ -381,6 +388,13 @@ def scale_by_dadapt_sgd(
     in place). `optaxlr.hyperparams` reports ``d`` (the one the last update
     used) and ``effective_learning_rate`` (:math:`\gamma_k`). optax has no
     D-Adapted SGD.
+
+    Precision: ``prodigyopt`` and ``dadaptation`` keep ``d`` and its running sums as
+    Python floats (float64) and sum each tensor's products in the tensor's dtype. Here
+    they are float32, or float64 under ``jax_enable_x64`` whatever the parameters'
+    dtype, and ``s`` and each leaf's sums are at least float32 (bfloat16 and float16
+    parameters included). An update at a rate of 0 leaves every statistic as it is,
+    and one whose sums are 0 takes no step (the reference returns early from both).
 
     Where the reference fails (a first gradient of zero, or a rate of 0 at
     the first step: a division by zero), this takes no step and measures

@@ -112,6 +112,17 @@ def scale_by_prodigy(
     `optaxlr.hyperparams` reports ``d`` (:math:`d_k`, the one the last update
     used) and ``effective_learning_rate`` (:math:`\gamma_k`).
 
+    Precision: ``prodigyopt`` and ``dadaptation`` keep ``d`` and its running sums as
+    Python floats (float64) and sum each tensor's products in the tensor's dtype. Here
+    they are float32, or float64 under ``jax_enable_x64`` whatever the parameters'
+    dtype, and ``s`` and each leaf's sums are at least float32 (bfloat16 and float16
+    parameters included). An update at a rate of 0 leaves every statistic as it is,
+    and one whose sums are 0 takes no step (the reference returns early from both).
+
+    With bfloat16 parameters, steps of ``d0`` (1e-6) are below their resolution: they do
+    not move, so :math:`\langle g, \theta_0 - \theta \rangle` stays 0 and ``d`` stays
+    ``d0``, as in the reference; raise ``d0`` or train float32 parameters.
+
     ``optax.contrib.prodigy`` differs: its bias correction is always on
     (``prodigyopt`` defaults to off), its decay always decoupled, it has no
     ``growth_rate`` nor ``slice_p``, names ``d0``/``d_coef``
