@@ -2,11 +2,13 @@
 
 Run with a reference environment that has the peers (never optaxlr)::
 
-    /tmp/torchref/bin/pip install torch==2.13.0 prodigyopt==1.1.2 dadaptation==3.2 numpy
-    /tmp/torchref/bin/python scripts/generate_lr_free_fixtures.py
+    python -m venv /tmp/ref
+    /tmp/ref/bin/pip install torch==2.13.0 prodigyopt==1.1.2 dadaptation==3.2 numpy
+    /tmp/ref/bin/python scripts/generate_lr_free_fixtures.py
 
-The problem is ``generate_optimizer_fixtures.py``'s (a two-layer tanh network, 200
-steps, minibatches of 16). For every run (``prodigyopt.Prodigy``,
+The problem is least squares from zero (see `_problem`: ``generate_optimizer_fixtures.py``'s
+tanh network starts away from zero, where the first ``d0``-sized steps make ``p0 - p``
+cancel in float32), 200 steps, minibatches of 16. For every run (``prodigyopt.Prodigy``,
 ``dadaptation.DAdaptAdam``, ``dadaptation.DAdaptSGD``: the defaults and
 configurations with weight decay, decoupled or not, ``safeguard_warmup``, bias
 correction, ``growth_rate``, a cosine schedule) the file holds, for ``dtype`` in
