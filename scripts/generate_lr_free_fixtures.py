@@ -98,6 +98,12 @@ def _grid() -> list[dict]:
             "b2": 0.99,
         },
     )
+    add(
+        "prodigy_no_momentum",
+        "prodigy",
+        {"betas": (0.0, 0.999), "d_coef": 0.1},
+        {"b1": 0.0, "d_coef": 0.1},
+    )
     add("prodigy_cosine_slice", "prodigy", {"slice_p": 3}, {"slice_p": 3}, cosine=True)
     add("dadapt_adam_default", "dadapt_adam", {}, {})
     add(

@@ -99,13 +99,18 @@ def tree_sum(values: list[jax.Array], dtype: Any) -> jax.Array:
     return total
 
 
+def positive_constant(value: Any) -> bool:
+    """True for a number (not an array or a schedule) > 0."""
+    return is_constant(value) and float(value) > 0
+
+
 def rate_is_positive(learning_rate: Hyperparam, value: Any) -> Any:
     """``True`` for a constant rate > 0 (nothing to select), else a traced ``value > 0``.
 
     The references skip the statistics at a rate of 0 (a warmup from 0); `unless`
     and `decay_unless` then keep them as they are.
     """
-    if is_constant(learning_rate) and float(learning_rate) > 0:
+    if positive_constant(learning_rate):
         return True
     return jnp.asarray(value) > 0
 

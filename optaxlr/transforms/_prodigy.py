@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optaxlr._hyperparams import HyperparamRecord, is_constant
+from optaxlr._hyperparams import HyperparamRecord
 from optaxlr._validation import check_bool, check_int
 from optaxlr.transforms._common import (
     BETA,
@@ -41,6 +41,7 @@ from optaxlr.transforms._dadapt import (
     growth,
     is_unlimited,
     observed,
+    positive_constant,
     rate_is_positive,
     stat_dtype,
     tree_sum,
@@ -188,7 +189,7 @@ def scale_by_prodigy(
     )
     spec = HyperparamSpec(**hparams)
     unlimited = is_unlimited(growth_rate)
-    plain_step = not (is_constant(b1) and float(b1) > 0)  # b1 may be 0: step on the gradient
+    plain_step = not positive_constant(b1)  # b1 may be 0: the step is on the gradient
 
     def init_fn(params):
         check_real_params(who, params)
