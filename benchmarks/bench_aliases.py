@@ -138,6 +138,16 @@ PAIRS: dict[str, Pair] = {
         lambda: optax.contrib.muon(LR, weight_decay=0.1),
         lambda: optaxlr.muon(LR),
     ),
+    # Learning-rate-free: optax.contrib's, with bias correction on and decoupled decay as
+    # optax has them (the same math; optaxlr also reports d and the step size it took).
+    "prodigy": (
+        lambda: optax.contrib.prodigy(weight_decay=1e-2),
+        lambda: optaxlr.prodigy(weight_decay=1e-2, use_bias_correction=True),
+    ),
+    "dadapt_adam (dadapt_adamw)": (
+        lambda: optax.contrib.dadapt_adamw(weight_decay=1e-2),
+        lambda: optaxlr.dadapt_adam(weight_decay=1e-2, decouple=True, use_bias_correction=True),
+    ),
     "adamw cosine": (
         lambda: optax.adamw(optax_cosine, weight_decay=1e-2),
         lambda: optaxlr.adamw(optaxlr_cosine, weight_decay=1e-2),

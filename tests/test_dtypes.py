@@ -178,9 +178,11 @@ def test_fixtures_record_their_provenance():
     # lamb_lars.npz (test_lamb_lars.py); adafactor's float64 in optimizers_adafactor.npz
     # (test_adafactor.py), and torch refuses complex ones; the schedule-free ones in
     # schedule_free.npz (test_schedule_free.py); muon (float64, and complex refused) in
-    # optimizers_muon.npz (test_muon.py)
+    # optimizers_muon.npz (test_muon.py); prodigy and dadapt_*: float64 in lr_free.npz
+    # (test_lr_free.py), complex refused there
     newer = {"adamax", "lion", "rprop", "asgd", "lamb", "lars", "adafactor",
-             "schedule_free_sgd", "schedule_free_adamw", "muon"}
+             "schedule_free_sgd", "schedule_free_adamw", "muon",
+             "prodigy", "dadapt_adam", "dadapt_sgd"}
     older = set(optaxlr.aliases.__all__) - newer
     assert {r["optimizer"] for r in _runs("float64")} == older
     assert {r["optimizer"] for r in _runs("complex64")} == older

@@ -52,6 +52,10 @@ PROVENANCE = {
     ),
     "batch_warmup.npz": ("scripts/generate_batch_warmup_fixtures.py", ("torch",)),
     "optimizers_muon.npz": ("scripts/generate_muon_fixtures.py", ("torch",)),
+    "lr_free.npz": (
+        "scripts/generate_lr_free_fixtures.py",
+        ("torch", "prodigyopt", "dadaptation"),
+    ),
     "schedule_float64.npz": ("scripts/generate_x64_schedule_fixtures.py", ("torch",)),
     "torch_signatures.json": ("scripts/generate_torch_signatures.py", ("torch",)),
     "torch_maximize.npz": ("scripts/generate_torch_signatures.py", ("torch",)),

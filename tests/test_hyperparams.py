@@ -195,6 +195,12 @@ KEYS = {
                           "effective_learning_rate", "averaging_weight"],
     "schedule_free_adamw": ["step", "b2", "eps", "learning_rate", "b1", "warmup_steps", "r",
                             "weight_lr_power", "effective_learning_rate", "averaging_weight"],
+    "prodigy": ["step", "learning_rate", "b1", "b2", "eps", "weight_decay", "d0", "d_coef",
+                "growth_rate", "d", "effective_learning_rate"],
+    "dadapt_adam": ["step", "learning_rate", "b1", "b2", "eps", "weight_decay", "d0",
+                    "growth_rate", "d", "effective_learning_rate"],
+    "dadapt_sgd": ["step", "learning_rate", "momentum", "weight_decay", "d0", "growth_rate",
+                   "d", "effective_learning_rate"],
 }  # fmt: skip
 
 

@@ -69,6 +69,9 @@ NO_TORCH_CLASS = {
     "lars": "pytorch_optimizer.LARS; its signature is checked in tests/test_lamb_lars.py",
     "schedule_free_sgd": "schedulefree.SGDScheduleFree (tests/test_schedule_free.py)",
     "schedule_free_adamw": "schedulefree.AdamWScheduleFree (tests/test_schedule_free.py)",
+    "prodigy": "prodigyopt.Prodigy (tests/test_lr_free.py), which has no maximize",
+    "dadapt_adam": "dadaptation.DAdaptAdam (tests/test_lr_free.py), which has no maximize",
+    "dadapt_sgd": "dadaptation.DAdaptSGD (tests/test_lr_free.py), which has no maximize",
 }
 
 

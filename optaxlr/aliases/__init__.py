@@ -28,12 +28,14 @@ from optaxlr.aliases._adam import adam, adamw
 from optaxlr.aliases._adamax import adamax
 from optaxlr.aliases._asgd import asgd
 from optaxlr.aliases._asgd import asgd_average as asgd_average  # a reader, not an optimizer
+from optaxlr.aliases._dadapt import dadapt_adam, dadapt_sgd
 from optaxlr.aliases._lamb import lamb
 from optaxlr.aliases._lars import lars
 from optaxlr.aliases._lion import lion
 from optaxlr.aliases._muon import muon
 from optaxlr.aliases._muon import muon_labels as muon_labels  # a helper, not an optimizer
 from optaxlr.aliases._nadam import nadam
+from optaxlr.aliases._prodigy import prodigy
 from optaxlr.aliases._radam import radam
 from optaxlr.aliases._rmsprop import rmsprop
 from optaxlr.aliases._rprop import rprop
@@ -51,11 +53,14 @@ __all__ = [  # the optimizers, one per torch.optim class or peer package (tests 
     "adamax",
     "adamw",
     "asgd",
+    "dadapt_adam",
+    "dadapt_sgd",
     "lamb",
     "lars",
     "lion",
     "muon",
     "nadam",
+    "prodigy",
     "radam",
     "rmsprop",
     "rprop",

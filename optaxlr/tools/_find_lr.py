@@ -16,6 +16,7 @@ from optaxlr.plotting import plot_lr_find
 from optaxlr.schedules import lr_range
 from optaxlr.tools._common import Batches, as_batch_source, as_model, to_json
 from optaxlr.tools._loop import Loop, check_transformation, run
+from optaxlr.transforms import LEARNING_RATE_FREE_STATES
 
 __all__ = ["find_lr", "LRFinderResult", "suggest_lrs"]
 
@@ -234,6 +235,22 @@ def _float32(name: str, value: Any, **bounds: Any) -> np.float32:
     return np.float32(check_number(name, value, dtype=np.float32, **bounds))
 
 
+def _refuse_learning_rate_free(tx: optax.GradientTransformation, params: Any) -> None:
+    """Refuses an optimizer that sets its own step size, found by its state's types."""
+    state = jax.eval_shape(tx.init, params)
+    is_free = lambda x: isinstance(x, LEARNING_RATE_FREE_STATES)
+    found = [type(s).__name__ for s in jax.tree.leaves(state, is_leaf=is_free) if is_free(s)]
+    if found:
+        raise ValueError(
+            f"find_lr: the optimizer estimates its own step size ({', '.join(found)}: "
+            "Prodigy or D-Adaptation), so a learning-rate range test does not apply: its "
+            "learning_rate is a multiplier of the estimate, best left at 1 (or a schedule "
+            "from 1). Train with the defaults and read the step size it takes from "
+            "optaxlr.hyperparams(state)['effective_learning_rate']; to tune, sweep d_coef "
+            "or d0 with optaxlr.sweep."
+        )
+
+
 def find_lr(
     loss_fn: Callable[[Any, Any], Any],
     params: Any,
@@ -330,6 +347,7 @@ def find_lr(
         kind = TypeError if isinstance(e, TypeError) else ValueError
         raise kind(f"optimizer failed on the range test's learning-rate schedule: {e}") from e
     check_transformation("optimizer(...)", tx)
+    _refuse_learning_rate_free(tx, model.params)
 
     out = jax.device_get(run(loop, hparams, args, model.params, model.extra, source.stacked))
     reason = _STOP_REASONS[int(out.stop)]

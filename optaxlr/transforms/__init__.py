@@ -22,12 +22,19 @@ from optaxlr.transforms._clipping import (
     clip_by_norm,
     clip_by_value,
 )
+from optaxlr.transforms._dadapt import (
+    ScaleByDadaptAdamState,
+    ScaleByDadaptSgdState,
+    scale_by_dadapt_adam,
+    scale_by_dadapt_sgd,
+)
 from optaxlr.transforms._lion import ScaleByLionState, scale_by_lion
 from optaxlr.transforms._momentum import TraceState, trace
 from optaxlr.transforms._muon import ScaleByMuonState, newton_schulz, scale_by_muon
 from optaxlr.transforms._nadam import ScaleByNadamState, scale_by_nadam
 from optaxlr.transforms._path import ScaleByPathState, path_to_str, scale_by_path
 from optaxlr.transforms._per_parameter import ParameterGroups, per_parameter
+from optaxlr.transforms._prodigy import ScaleByProdigyState, scale_by_prodigy
 from optaxlr.transforms._radam import ScaleByRadamState, scale_by_radam
 from optaxlr.transforms._rmsprop import ScaleByRmspropState, scale_by_rmsprop
 from optaxlr.transforms._rprop import ScaleByRpropState, scale_by_rprop
@@ -51,7 +58,16 @@ from optaxlr.transforms._weight_decay import (
     decoupled_weight_decay,
 )
 
+#: The states of the optimizers that set their own step size (`optaxlr.find_lr` refuses
+#: them: a learning-rate range test does not apply).
+LEARNING_RATE_FREE_STATES: tuple[type, ...] = (
+    ScaleByProdigyState,
+    ScaleByDadaptAdamState,
+    ScaleByDadaptSgdState,
+)
+
 __all__ = [
+    "LEARNING_RATE_FREE_STATES",
     "AddDecayedWeightsState",
     "ClipState",
     "DecoupledWeightDecayState",
@@ -62,6 +78,8 @@ __all__ = [
     "ScaleByAdamState",
     "ScaleByAdamaxState",
     "ScaleByAsgdState",
+    "ScaleByDadaptAdamState",
+    "ScaleByDadaptSgdState",
     "ScaleByLambState",
     "ScaleByLarsState",
     "ScaleByLearningRateState",
@@ -69,6 +87,7 @@ __all__ = [
     "ScaleByMuonState",
     "ScaleByNadamState",
     "ScaleByPathState",
+    "ScaleByProdigyState",
     "ScaleByRadamState",
     "ScaleByRmspropState",
     "ScaleByRpropState",
@@ -90,6 +109,8 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_asgd",
+    "scale_by_dadapt_adam",
+    "scale_by_dadapt_sgd",
     "scale_by_lamb",
     "scale_by_lars",
     "scale_by_learning_rate",
@@ -97,6 +118,7 @@ __all__ = [
     "scale_by_muon",
     "scale_by_nadam",
     "scale_by_path",
+    "scale_by_prodigy",
     "scale_by_radam",
     "scale_by_rmsprop",
     "scale_by_rprop",
