@@ -42,9 +42,10 @@ MAX_RANGE_TEST_STEPS = 100_000
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 OPTIMIZERS = (
     *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars",
-    "adafactor", "schedule-free-sgd", "schedule-free-adamw",
+    "adafactor", "schedule-free-sgd", "schedule-free-adamw", "prodigy", "dadapt-adam",
 )
-NO_TUNING = ("schedule-free-adamw",)
+NO_TUNING = ("prodigy", "schedule-free-adamw", "dadapt-adam")
+DEFAULT_NO_TUNING = ("prodigy", "schedule-free-adamw")
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")
 
@@ -317,10 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
                       help=f"comma-separated, from {', '.join(SCHEDULES)} (default: "
                       f"{','.join(DEFAULT_SCHEDULES)}; '' for none)")
-    demo.add_argument("--no-tuning", default=",".join(NO_TUNING),
+    demo.add_argument("--no-tuning", default=",".join(DEFAULT_NO_TUNING),
                       help=f"comma-separated, from {', '.join(NO_TUNING)}: run these at their "
-                      "default rate, with no range test and no schedule (default: all; '' "
-                      "for none)")
+                      "default rate, with no range test and no schedule (default: "
+                      f"{','.join(DEFAULT_NO_TUNING)}; '' for none)")
     demo.add_argument("--schedule-optimizer", default="momentum", choices=tuple(OPTIMIZERS),
                       help="the optimizer the schedules are compared with (default momentum)")
     demo.add_argument("--grid", action="store_true",

@@ -90,6 +90,7 @@ def test_cli_names_match_the_demo():
     assert cli.OPTIMIZERS == tuple(demo.OPTIMIZERS)
     assert cli.DEFAULT_OPTIMIZERS == demo.DEFAULT_OPTIMIZERS
     assert cli.NO_TUNING == tuple(demo.NO_TUNING)
+    assert cli.DEFAULT_NO_TUNING == demo.DEFAULT_NO_TUNING
     assert cli.SCHEDULES == tuple(demo.SCHEDULES)
     assert cli.DEFAULT_SCHEDULES == tuple(demo.DEFAULT_SCHEDULES)
 
@@ -99,7 +100,7 @@ def test_demo_config_validation_and_plan():
     assert config.runs()[:7] == [(o, "constant") for o in demo.DEFAULT_OPTIMIZERS]
     assert config.runs()[7:11] == [("momentum", s) for s in ("step", "cosine", "sgdr", "one-cycle")]
     # The no-tuning rows: their reference's default rate, no range test.
-    assert config.runs()[11:] == [(o, "default") for o in demo.NO_TUNING]
+    assert config.runs()[11:] == [("prodigy", "default"), ("schedule-free-adamw", "default")]
     assert config.given_lr("schedule-free-adamw", "default") == 2.5e-3
     grid = demo.DemoConfig(optimizers="sgd,adam", schedules="constant,cosine", grid=True,
                            no_tuning="")
@@ -152,7 +153,8 @@ def test_cli_reports_bad_arguments(capsys):
 # A rate each optimizer trains the CNN with (the range test's order of magnitude).
 EXTRA_RATES = {"nadam": 1e-2, "radam": 1e-2, "adamax": 1e-2, "adadelta": 3.0, "asgd": 0.3,
                "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2,
-               "schedule-free-sgd": 1.0, "schedule-free-adamw": 3e-3}
+               "schedule-free-sgd": 1.0, "schedule-free-adamw": 3e-3,
+               "prodigy": 1.0, "dadapt-adam": 1.0}
 
 
 @pytest.mark.parametrize("optimizer", [o for o in demo.OPTIMIZERS
@@ -164,8 +166,11 @@ def test_every_demo_optimizer_trains_the_cnn_under_a_schedule(optimizer):
     tx = demo.make_optimizer(optimizer, "one-cycle", lr, steps)
     run = demo.train(graphdef, params, data, tx, steps=steps, batch_size=100, eval_every=50,
                      seed=0)
-    # The recorded rate is the one-cycle schedule the optimizer was given.
     expected = demo.SCHEDULES["one-cycle"](lr, steps)(np.arange(steps))
-    np.testing.assert_allclose(run["lrs"], expected, rtol=1e-6)
+    if optimizer in ("prodigy", "dadapt-adam"):
+        # The recorded rate is the step size they took: d * lr, d grown from d0 = 1e-6.
+        assert np.all(run["lrs"] > 0) and run["lrs"].max() > 100 * run["lrs"][0]
+    else:  # the one-cycle schedule the optimizer was given
+        np.testing.assert_allclose(run["lrs"], expected, rtol=1e-6)
     # It learns: the second half's mean loss is clearly below the first half's.
     assert run["train_loss"][1] < 0.9 * run["train_loss"][0], run["train_loss"]

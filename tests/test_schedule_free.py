@@ -559,3 +559,15 @@ def test_sharded_eval_params_keep_the_shardings_and_the_values(name):
         eager[k].sharding.is_equivalent_to(NamedSharding(mesh, specs[k]), eager[k].ndim)
         for k in specs
     )
+
+
+@pytest.mark.parametrize("name", ["schedule_free_sgd", "schedule_free_adamw"])
+def test_find_lr_says_a_range_test_does_not_apply(name):
+    x = jax.random.normal(jax.random.key(0), (32, 4))
+    batches = [(x, x @ jnp.asarray([1.0, -2.0, 0.5, 3.0]))]
+    loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+    make = getattr(optaxlr, name)
+    wrapped = lambda lr: optax.chain(optaxlr.clip_by_global_norm(1.0), make(lr))
+    for factory in (make, wrapped):  # by the state's type, whatever wraps it
+        with pytest.raises(ValueError, match=r"schedule-free .* range test does not apply"):
+            optaxlr.find_lr(loss_fn, jnp.zeros(4), batches, factory, num_steps=10)

@@ -4,9 +4,10 @@
 optimizer, trains the MNIST-1D paper's small CNN with SGD, momentum, Nesterov,
 AdaGrad, RMSProp, Adam and AdamW at a constant learning rate and with SGD +
 momentum under the constant, step, cosine, SGDR and one-cycle schedules, runs
-schedule-free AdamW untuned (its default rate, no range test: the "no tuning"
-rows), and writes a results table, plots and a JSON file. The data is generated on this
-machine by the ``mnist1d`` package; nothing is downloaded.
+Prodigy and schedule-free AdamW untuned (their default rates, no range test:
+the "no tuning" rows), and writes a results table, plots and a JSON file. The
+data is generated on this machine by the ``mnist1d`` package; nothing is
+downloaded.
 
 Needs the ``demo`` extra (``pip install 'optaxlr[demo]'``: flax, mnist1d, tqdm,
 matplotlib).
@@ -18,13 +19,14 @@ Example:
   ...                     eval_every=50, output=tempfile.mkdtemp(), quiet=True)
   >>> results = run_demo(config)
   >>> [run.name for run in results.runs]
-  ['adam/constant', 'momentum/cosine', 'schedule-free-adamw/default']
+  ['adam/constant', 'momentum/cosine', 'prodigy/default', 'schedule-free-adamw/default']
   >>> print(results.table())  # doctest: +ELLIPSIS
   run...lr  final acc  best acc  steps to 90%  time (s)
   ...
 """
 
 from optaxlr.demo._configs import (
+    DEFAULT_NO_TUNING,
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
     NO_TUNING,
@@ -50,6 +52,7 @@ __all__ = [
     "OPTIMIZERS",
     "NO_TUNING",
     "DEFAULT_OPTIMIZERS",
+    "DEFAULT_NO_TUNING",
     "SCHEDULES",
     "DEFAULT_SCHEDULES",
     "make_optimizer",

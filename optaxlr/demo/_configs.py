@@ -21,6 +21,7 @@ from optaxlr import aliases
 from optaxlr import schedules as sch
 
 __all__ = [
+    "DEFAULT_NO_TUNING",
     "DEFAULT_OPTIMIZERS",
     "MOMENTUM_OPTIMIZERS",
     "NO_TUNING",
@@ -52,14 +53,22 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "adafactor": lambda lr, m: aliases.adafactor(lr),
     "schedule-free-sgd": lambda lr, m: aliases.schedule_free_sgd(lr),
     "schedule-free-adamw": lambda lr, m: aliases.schedule_free_adamw(lr),
+    "prodigy": lambda lr, m: aliases.prodigy(lr),
+    "dadapt-adam": lambda lr, m: aliases.dadapt_adam(lr),
 }
 
 #: The optimizers meant to need no tuning: the demo's "no tuning" rows run them at their
 #: reference's default rate (the alias's), with no range test and no schedule.
 NO_TUNING = {
     name: inspect.signature(alias).parameters["learning_rate"].default
-    for name, alias in (("schedule-free-adamw", aliases.schedule_free_adamw),)
+    for name, alias in (
+        ("prodigy", aliases.prodigy),
+        ("schedule-free-adamw", aliases.schedule_free_adamw),
+        ("dadapt-adam", aliases.dadapt_adam),
+    )
 }
+#: The no-tuning rows of the default demo.
+DEFAULT_NO_TUNING = ("prodigy", "schedule-free-adamw")
 
 #: What the demo runs without ``--optimizers``.
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")

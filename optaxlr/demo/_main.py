@@ -15,6 +15,7 @@ import numpy as np
 
 from optaxlr._validation import check_choice, check_int, check_number
 from optaxlr.demo._configs import (
+    DEFAULT_NO_TUNING,
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
     NO_TUNING,
@@ -54,7 +55,8 @@ class DemoConfig:
     Example:
       >>> config = DemoConfig(optimizers=("adam",), schedules=("one-cycle",), lr=3e-3)
       >>> config.runs()
-      [('adam', 'constant'), ('momentum', 'one-cycle'), ('schedule-free-adamw', 'default')]
+      [('adam', 'constant'), ('momentum', 'one-cycle'), ('prodigy', 'default'),
+       ('schedule-free-adamw', 'default')]
       >>> DemoConfig(steps=0)
       Traceback (most recent call last):
       ...
@@ -64,7 +66,7 @@ class DemoConfig:
     optimizers: tuple[str, ...] = DEFAULT_OPTIMIZERS
     schedules: tuple[str, ...] = DEFAULT_SCHEDULES
     schedule_optimizer: str = "momentum"
-    no_tuning: tuple[str, ...] = tuple(NO_TUNING)
+    no_tuning: tuple[str, ...] = DEFAULT_NO_TUNING
     lr: float | Mapping[str, float] | None = None
     steps: int = 1500
     batch_size: int = 100

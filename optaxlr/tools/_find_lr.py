@@ -16,7 +16,7 @@ from optaxlr.plotting import plot_lr_find
 from optaxlr.schedules import lr_range
 from optaxlr.tools._common import Batches, as_batch_source, as_model, to_json
 from optaxlr.tools._loop import Loop, check_transformation, run
-from optaxlr.transforms import LEARNING_RATE_FREE_STATES
+from optaxlr.transforms import LEARNING_RATE_FREE_STATES, SCHEDULE_FREE_STATES
 
 __all__ = ["find_lr", "LRFinderResult", "suggest_lrs"]
 
@@ -248,6 +248,16 @@ def _refuse_learning_rate_free(tx: optax.GradientTransformation, params: Any) ->
             "from 1). Train with the defaults and read the step size it takes from "
             "optaxlr.hyperparams(state)['effective_learning_rate']; to tune, sweep d_coef "
             "or d0 with optaxlr.sweep."
+        )
+    is_sf = lambda x: isinstance(x, SCHEDULE_FREE_STATES)
+    if any(is_sf(s) for s in jax.tree.leaves(state, is_leaf=is_sf)):
+        raise ValueError(
+            "find_lr: the optimizer is schedule-free (ScaleByScheduleFreeState), so a "
+            "learning-rate range test does not apply: its parameters are an average over "
+            "the whole run weighted by the largest rate seen so far, so a short run with a "
+            "rising rate says nothing about a long one at a constant rate. Start from the "
+            "reference's default rate (with warmup_steps), and sweep learning_rate and "
+            "warmup_steps with optaxlr.sweep."
         )
 
 

@@ -66,8 +66,13 @@ LEARNING_RATE_FREE_STATES: tuple[type, ...] = (
     ScaleByDadaptSgdState,
 )
 
+#: The states of the schedule-free optimizers (`optaxlr.find_lr` refuses them: their
+#: averaged iterate makes a short rising-rate run say nothing about a long constant one).
+SCHEDULE_FREE_STATES: tuple[type, ...] = (ScaleByScheduleFreeState,)
+
 __all__ = [
     "LEARNING_RATE_FREE_STATES",
+    "SCHEDULE_FREE_STATES",
     "AddDecayedWeightsState",
     "ClipState",
     "DecoupledWeightDecayState",
