@@ -114,7 +114,7 @@ class JaxContenders:
             state = opt.init(params)
             f = jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile()
             cost = f.cost_analysis()
-            cost = cost[0] if isinstance(cost, list) else cost
+            cost = (cost[0] if isinstance(cost, list) else cost) or {}
             box = {"p": params, "s": state}
 
             def run(n, f=f, box=box, grads=grads):
@@ -454,7 +454,7 @@ def run_train(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--names", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--library", help=argparse.SUPPRESS)

@@ -176,7 +176,7 @@ def _bytes_per_param(make) -> float:
     state = opt.init(params)
     compiled = jax.jit(_step(opt), donate_argnums=(0, 1)).lower(params, state, params).compile()
     cost = compiled.cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
+    cost = (cost[0] if isinstance(cost, list) else cost) or {}
     return float(cost["bytes accessed"]) / (2 * n)
 
 
@@ -254,19 +254,25 @@ def _worker(form: str, out: str) -> None:
 # --- the tests -----------------------------------------------------------------------
 
 
-def _python(args: list[str], xla_flags: str | None, wait: bool = True):
-    """``python *args`` in a fresh process with exactly ``xla_flags`` as XLA_FLAGS."""
+def _env(xla_flags: str | None) -> dict[str, str]:
+    """The environment of a fresh process with exactly ``xla_flags`` as XLA_FLAGS."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env["JAX_PLATFORMS"] = "cpu"
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     if xla_flags is not None:
         env["XLA_FLAGS"] = xla_flags
-    cmd = [sys.executable, *args]
-    if not wait:
-        return subprocess.Popen(
-            cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return env
+
+
+def _python(args: list[str], xla_flags: str | None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        env=_env(xla_flags),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +287,15 @@ def runs(tmp_path_factory):
     procs = {}
     for run, (form, flags) in setups.items():
         out = str(tmp / f"{run.replace(' ', '_')}.npz")
-        procs[run] = (out, _python(["-m", "tests.test_cpu_fusion", form, out], flags, wait=False))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.test_cpu_fusion", form, out],
+            env=_env(flags),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs[run] = (out, proc)
     results = {}
     for run, (out, proc) in procs.items():
         _, stderr = proc.communicate(timeout=1800)
@@ -353,6 +367,20 @@ def test_the_probe_falls_back_without_the_option():
     done = _python(["-c", code], "--xla_cpu_enable_fast_math=false")
     assert done.returncode == 0, done.stderr[-4000:]
     assert "optimization_barrier" not in done.stdout
+
+
+def test_the_probe_sees_an_option_set_too_late():
+    # XLA_FLAGS names the option, but the backend started before: XLA doesn't fuse,
+    # and the probe, which compiles, says so.
+    code = (
+        "import os, jax.numpy as jnp, optaxlr\n"
+        "jnp.ones(2).block_until_ready()\n"
+        f"os.environ['XLA_FLAGS'] = {FLAG!r}\n"
+        "print(optaxlr.fast.cpu_fusion_active())\n"
+    )
+    done = _python(["-c", code], None)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.strip() == "False"
 
 
 def test_enable_turns_the_fusion_on_at_start_up():

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -133,16 +134,23 @@ def default_form() -> Iterator[None]:
 def cpu_fusion_active() -> bool:
     """True when the default backend is the CPU and XLA fuses the fused form into one loop.
 
-    The probe compiles a small AdamW-like step in the fused form and looks for a
-    loop with the parameter and both moments as outputs in the optimized HLO, so it
-    reports what XLA does, not what ``XLA_FLAGS`` says. It initialises JAX's
-    backends (as any computation does) and runs once per process: the backend
-    options are fixed when the backend starts.
+    False at once when ``XLA_FLAGS`` lacks the option. Otherwise a probe compiles
+    a small AdamW-like step in the fused form and looks for a loop with the
+    parameter and both moments as outputs in the optimized HLO, so it reports what
+    XLA does (the option may have been set after the backend started). It
+    initialises JAX's backends (as any computation does) and runs once per
+    process: the backend options are fixed when the backend starts.
     """
     global _active
     with _lock:
         if _active is None:
-            _active = jax.default_backend() == "cpu" and _probe()
+            # Without the option in XLA_FLAGS nothing is compiled: today's processes
+            # see no change. With it, the probe checks it took effect.
+            _active = (
+                OPTION in os.environ.get("XLA_FLAGS", "")
+                and jax.default_backend() == "cpu"
+                and _probe()
+            )
         return _active
 
 
