@@ -52,24 +52,33 @@ BYTES = {"adamw": 28, "sgdm": 20}  # per float32 parameter, one pass
 LR = 1e-3
 
 FLOOR_C = r"""
-// One pass over the arrays an optimizer step must read and write, nothing more.
-void adamw_floor(float *p, const float *g, float *m, float *v, long n, float a) {
-  #pragma omp parallel for simd schedule(static)
-  for (long i = 0; i < n; i++) {
-    float gi = g[i];
-    float mi = m[i] + a * gi;
-    float vi = v[i] + a * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] - a * (mi + vi);
+// One pass over the arrays an optimizer step must read and write, nothing more; all
+// leaves in one parallel region (one barrier a step, however many leaves).
+void adamw_floor(float **p, float **g, float **m, float **v, long leaves, long n, float a) {
+  #pragma omp parallel
+  for (long j = 0; j < leaves; j++) {
+    float *pj = p[j], *gj = g[j], *mj = m[j], *vj = v[j];
+    #pragma omp for simd schedule(static) nowait
+    for (long i = 0; i < n; i++) {
+      float gi = gj[i];
+      float mi = mj[i] + a * gi;
+      float vi = vj[i] + a * gi * gi;
+      mj[i] = mi;
+      vj[i] = vi;
+      pj[i] = pj[i] - a * (mi + vi);
+    }
   }
 }
-void sgdm_floor(float *p, const float *g, float *b, long n, float a) {
-  #pragma omp parallel for simd schedule(static)
-  for (long i = 0; i < n; i++) {
-    float bi = 0.9f * b[i] + g[i];
-    b[i] = bi;
-    p[i] = p[i] - a * bi;
+void sgdm_floor(float **p, float **g, float **b, long leaves, long n, float a) {
+  #pragma omp parallel
+  for (long j = 0; j < leaves; j++) {
+    float *pj = p[j], *gj = g[j], *bj = b[j];
+    #pragma omp for simd schedule(static) nowait
+    for (long i = 0; i < n; i++) {
+      float bi = 0.9f * bj[i] + gj[i];
+      bj[i] = bi;
+      pj[i] = pj[i] - a * bi;
+    }
   }
 }
 """
@@ -188,14 +197,14 @@ class FloorContenders:
             for _ in range(leaves)
         ]
         fn = getattr(self.lib, f"{kind}_floor")
-        ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)
-        calls = [[ptr(a) for a in arrs] for arrs in arrays]
-        n, a = ctypes.c_long(size), ctypes.c_float(1e-7)
+        pointers = ctypes.c_void_p * leaves
+        # One C array of pointers per operand (p, g, m, v), each listing the leaves.
+        args = [pointers(*[arrs[k].ctypes.data for arrs in arrays]) for k in range(count)]
+        sizes = (ctypes.c_long(leaves), ctypes.c_long(size), ctypes.c_float(1e-7))
 
         def run(k):
             for _ in range(k):
-                for c in calls:
-                    fn(*c, n, a)
+                fn(*args, *sizes)
 
         run(2)
         self.arrays = arrays
