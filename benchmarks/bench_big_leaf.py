@@ -26,6 +26,7 @@ that the option does not slow the model's own loops.
 
     python benchmarks/bench_big_leaf.py                 # ~5 min
     python benchmarks/bench_big_leaf.py --train
+    python benchmarks/bench_big_leaf.py --shapes 2x1e4 --rounds 1   # seconds (smoke.py)
 """
 
 from __future__ import annotations
@@ -387,18 +388,18 @@ def loadavg() -> str:
 
 
 def run_optimizers(args, tmp):
-    library = build_floor(tmp)
     workers = [
         Worker("jax", ["optaxlr fused"], sys.executable, FLAG),
         Worker("jax", ["optaxlr default", "optax"], sys.executable, None),
-        Worker("floor", ["floor"], sys.executable, None, library),
     ]
+    if shutil.which("cc") or shutil.which("gcc"):
+        workers.append(Worker("floor", ["floor"], sys.executable, None, build_floor(tmp)))
     if Path(args.torch_python).exists():
         workers.append(Worker("torch", ["torch fused"], args.torch_python, None))
     results = []
     try:
         for kind in args.kinds:
-            for leaves, size in SHAPES:
+            for leaves, size in args.shapes:
                 before = loadavg()
                 config = {"kind": kind, "leaves": leaves, "size": size}
                 times, info = interleave(workers, config, args.rounds, args.block)
@@ -426,7 +427,7 @@ def report_one(r):
         ms = statistics.median(t) * 1e3
         gbps = BYTES[r["kind"]] * n / (ms / 1e3) / 1e9
         vs_torch = f"{paired(t, torch_t):.2f}" if torch_t else "-"
-        vs_floor = f"{paired(t, times['floor']):.2f}"
+        vs_floor = f"{paired(t, times['floor']):.2f}" if "floor" in times else "-"
         xb = r["info"].get(name, {}).get("xla_bytes_per_param")
         xb = f"{xb:.0f}" if xb else "-"
         print(f"| {name} | {ms:.1f} | {gbps:.1f} | {vs_torch} | {vs_floor} | {xb} |")
@@ -462,21 +463,28 @@ def run_train(args):
     return [{"kind": "mlp", "times": times, "info": info, "load": [before, loadavg()]}]
 
 
-def main():
+def shape(text: str) -> tuple[int, int]:
+    leaves, size = text.split("x")
+    return int(leaves), int(float(size))
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--names", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--library", help=argparse.SUPPRESS)
     parser.add_argument("--train", action="store_true", help="the whole-train-step check")
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
+    parser.add_argument("--shapes", nargs="*", type=shape, default=list(SHAPES), help="LxN")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--block", type=float, default=0.25, help="seconds per timed block")
     parser.add_argument("--torch-python", default="/tmp/torchref/bin/python")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.worker:
         worker(args.worker, args.names or [], args.library)
         return
+    print("\n## bench_big_leaf\n")
     print(f"load average {loadavg()} on {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
     with tempfile.TemporaryDirectory() as tmp:
         results = run_train(args) if args.train else run_optimizers(args, Path(tmp))
