@@ -5,8 +5,8 @@ backend option ``xla_cpu_use_multi_output_fusion`` is set, which must happen
 before the backend starts (XLA reads ``XLA_FLAGS`` once). `enable_cpu_fusion`
 sets it; `cpu_fusion_active` reports whether XLA fuses; the aliases that have a
 fused form (`optaxlr.adam`, `optaxlr.adamw`, `optaxlr.sgd` with momentum) use it
-wherever it is active, and `cpu_fused` gives it to an optimizer of your own. The
-numbers are bitwise the same either way. See ``docs/performance.md``.
+wherever it is active, with bitwise the same numbers (``tests/test_cpu_fusion.py``),
+and `cpu_fused` gives it to an optimizer of your own. See ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -89,11 +89,16 @@ def _backends_initialised() -> bool:
 def cpu_fused(optimizer: optax.GradientTransformation) -> optax.GradientTransformationExtraArgs:
     """``optimizer`` in the fused form wherever `cpu_fusion_active`: for your own chains.
 
-    The same ``init``, state and numbers (bitwise); under ``jax.jit`` on the CPU
-    with the fusion active, XLA runs each parameter's update and new state as one
-    loop. Use it on elementwise optimizers (a reduction over the gradients, such
-    as a global norm, would be computed once per state buffer). `optaxlr.adam`,
-    `optaxlr.adamw` and `optaxlr.sgd` with momentum need no wrapping.
+    The same ``init`` and state; under ``jax.jit`` on the CPU with the fusion
+    active, XLA runs each parameter's update and new state as one loop. Use it on
+    elementwise optimizers (a reduction over the gradients, such as a global norm,
+    would be computed once per state buffer). `optaxlr.adam`, `optaxlr.adamw` and
+    `optaxlr.sgd` with momentum need no wrapping.
+
+    The numbers are those of ``optimizer`` to the bit wherever XLA's code
+    generator contracts the same multiplies and adds into FMAs in the fused loop
+    as in the default ones, which the tests check for the aliases' rules; a rule
+    that adds two products (Adam's Nesterov numerator) can differ in the last bit.
 
     Args:
       optimizer: an optax ``GradientTransformation``.
