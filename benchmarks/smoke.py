@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import allocation_order
 import bench_aliases
 import bench_bandwidth
+import bench_big_leaf
 import bench_many_leaves
 import bench_multi_tensor_hlo
 import bench_optimizers
@@ -43,6 +44,10 @@ def main() -> None:
         bench_multi_tensor_hlo.main(["--leaves", "2", "4", "--rounds", "1"])
         bench_bandwidth.main(["--leaves", "2", "--size", "1e4", "--no-torch", *common])
         bench_schedules.main(["--size", "100", "--only", "constant", "cosine", *common])
+        bench_big_leaf.main(
+            ["--shapes", "2x1e4", "--torch-python", "/nonexistent", "--block", "0.002",
+             "--rounds", "1", "--out", str(out)]
+        )
         allocation_order.main(
             ["--leaves", "4", "--kinds", "adamw", "--rounds", "1", "--block", "0.002"]
         )

@@ -26,6 +26,7 @@ def test_benchmarks_smoke():
         "### fast path: speed-up over optax and same numbers",
         "## bench_bandwidth",
         "## bench_schedules",
+        "## bench_big_leaf",
         "plot: ",
         "smoke: all benchmarks ran",
     ):

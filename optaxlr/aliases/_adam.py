@@ -63,6 +63,7 @@ def adam(
         weight_decay,
         decoupled_weight_decay,
         maximize,
+        fused=True,
     )
 
 
@@ -118,4 +119,5 @@ def adamw(
         scale_by_adam(b1, b2, eps, amsgrad=amsgrad, mu_dtype=mu_dtype, nu_dtype=nu_dtype),
         scale_and_decouple(learning_rate, weight_decay, mask),
         maximize=maximize,
+        fused=True,
     )

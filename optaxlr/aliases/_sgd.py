@@ -52,4 +52,6 @@ def sgd(
         step = scale_by_learning_rate(learning_rate)
     else:
         step = trace_and_scale(momentum, nesterov, dampening, learning_rate)
-    return chain("sgd", decay(weight_decay), step, maximize=maximize)
+    # Without momentum the step keeps no state: one loop per leaf already.
+    fused = not is_static_zero(momentum)
+    return chain("sgd", decay(weight_decay), step, maximize=maximize, fused=fused)
