@@ -42,7 +42,7 @@ MAX_RANGE_TEST_STEPS = 100_000
 DEFAULT_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
 OPTIMIZERS = (
     *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars",
-    "adafactor", "schedule-free-sgd", "schedule-free-adamw", "prodigy", "dadapt-adam",
+    "adafactor", "muon", "schedule-free-sgd", "schedule-free-adamw", "prodigy", "dadapt-adam",
 )
 NO_TUNING = ("prodigy", "schedule-free-adamw", "dadapt-adam")
 DEFAULT_NO_TUNING = ("prodigy", "schedule-free-adamw")

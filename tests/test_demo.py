@@ -152,7 +152,7 @@ def test_cli_reports_bad_arguments(capsys):
 
 # A rate each optimizer trains the CNN with (the range test's order of magnitude).
 EXTRA_RATES = {"nadam": 1e-2, "radam": 1e-2, "adamax": 1e-2, "adadelta": 3.0, "asgd": 0.3,
-               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2,
+               "lion": 1e-3, "lamb": 1e-2, "lars": 3.0, "adafactor": 3e-2, "muon": 3e-2,
                "schedule-free-sgd": 1.0, "schedule-free-adamw": 3e-3,
                "prodigy": 1.0, "dadapt-adam": 1.0}
 

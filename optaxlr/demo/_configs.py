@@ -51,6 +51,8 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "lamb": lambda lr, m: aliases.lamb(lr, b1=0.9 if m is None else m),
     "lars": lambda lr, m: aliases.lars(lr, momentum=0.9 if m is None else m),
     "adafactor": lambda lr, m: aliases.adafactor(lr),
+    # The dense layers' matrices on Muon; the conv kernels, biases and the rest on AdamW.
+    "muon": lambda lr, m: aliases.muon(lr),
     "schedule-free-sgd": lambda lr, m: aliases.schedule_free_sgd(lr),
     "schedule-free-adamw": lambda lr, m: aliases.schedule_free_adamw(lr),
     "prodigy": lambda lr, m: aliases.prodigy(lr),
