@@ -102,6 +102,15 @@ def test_demo_config_validation_and_plan():
     # The no-tuning rows: their reference's default rate, no range test.
     assert config.runs()[11:] == [("prodigy", "default"), ("schedule-free-adamw", "default")]
     assert config.given_lr("schedule-free-adamw", "default") == 2.5e-3
+    # A range test does not apply to them: without a given rate they take their default,
+    # and a constant run that would repeat the no-tuning run is left out.
+    config = demo.DemoConfig(optimizers="prodigy,adam,schedule-free-sgd", schedules="",
+                             no_tuning="prodigy")
+    assert config.runs() == [("adam", "constant"), ("schedule-free-sgd", "constant"),
+                             ("prodigy", "default")]
+    config = demo.DemoConfig(optimizers="prodigy", schedules="", lr={"prodigy": 0.5},
+                             no_tuning="prodigy")
+    assert config.runs() == [("prodigy", "constant"), ("prodigy", "default")]
     grid = demo.DemoConfig(optimizers="sgd,adam", schedules="constant,cosine", grid=True,
                            no_tuning="")
     assert grid.runs() == [("sgd", "constant"), ("sgd", "cosine"), ("adam", "constant"),

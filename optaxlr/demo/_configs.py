@@ -59,14 +59,17 @@ OPTIMIZERS: dict[str, Callable[[Hyperparam, Hyperparam | None], optax.GradientTr
     "dadapt-adam": lambda lr, m: aliases.dadapt_adam(lr),
 }
 
-#: The optimizers meant to need no tuning: the demo's "no tuning" rows run them at their
-#: reference's default rate (the alias's), with no range test and no schedule.
+#: The optimizers meant to need no tuning, with their reference's default rate (the
+#: alias's): the demo's "no tuning" rows run them at it, with no range test and no
+#: schedule, and a range test does not apply to them (`optaxlr.find_lr` refuses them), so
+#: elsewhere in the demo they take that rate too unless one is given.
 NO_TUNING = {
     name: inspect.signature(alias).parameters["learning_rate"].default
     for name, alias in (
         ("prodigy", aliases.prodigy),
         ("schedule-free-adamw", aliases.schedule_free_adamw),
         ("dadapt-adam", aliases.dadapt_adam),
+        ("schedule-free-sgd", aliases.schedule_free_sgd),
     )
 }
 #: The no-tuning rows of the default demo.

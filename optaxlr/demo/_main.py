@@ -126,6 +126,9 @@ class DemoConfig:
             pairs = [(o, "constant") for o in self.optimizers]
             pairs += [(self.schedule_optimizer, s) for s in self.schedules]
         pairs += [(o, UNTUNED) for o in self.no_tuning]
+        # An untuned optimizer's constant run without a given rate is its no-tuning run.
+        pairs = [(o, s) for o, s in pairs
+                 if not (s == "constant" and o in self.no_tuning and self.given_lr(o) is None)]
         return list(dict.fromkeys(pairs))
 
     def given_lr(self, optimizer: str, schedule: str = "constant") -> float | None:
@@ -255,13 +258,16 @@ def run_demo(config: DemoConfig | None = None, log: Callable[[str], None] = prin
     say(describe({k: np.asarray(v) for k, v in data.items()}) + f"; device: {_device()}")
 
     pairs = config.runs()
-    need_test = list(dict.fromkeys(o for o, s in pairs if config.given_lr(o, s) is None))
     range_tests: dict[str, LRFinderResult] = {}
     lrs: dict[str, tuple[float, str]] = {}
     for optimizer in dict.fromkeys(o for o, s in pairs if s != UNTUNED):
         given = config.given_lr(optimizer)
         if given is not None:
             lrs[optimizer] = (float(given), "given")
+        elif optimizer in NO_TUNING:
+            lrs[optimizer] = (float(NO_TUNING[optimizer]), "its default (no range test)")
+    need_test = [o for o in dict.fromkeys(o for o, _ in pairs) if o not in lrs and
+                 any(config.given_lr(o, s) is None for p, s in pairs if p == o)]
     if need_test:
         say(f"LR range tests ({config.range_test_steps} steps, lr {config.min_lr:g} -> "
             f"{config.max_lr:g}) for: {', '.join(need_test)}")
