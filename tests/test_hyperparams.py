@@ -201,7 +201,14 @@ KEYS = {
                     "growth_rate", "d", "effective_learning_rate"],
     "dadapt_sgd": ["step", "learning_rate", "momentum", "weight_decay", "d0", "growth_rate",
                    "d", "effective_learning_rate"],
+    "muon": ["step", "b1", "b2", "adamw/eps", "adamw/learning_rate", "adamw/weight_decay",
+             "momentum", "muon/eps", "ns_a", "ns_b", "ns_c", "muon/learning_rate",
+             "muon/weight_decay"],
 }  # fmt: skip
+
+
+def test_the_key_table_covers_every_alias():
+    assert set(KEYS) == set(optaxlr.aliases.__all__)
 
 
 @pytest.mark.parametrize("name", sorted(KEYS))
