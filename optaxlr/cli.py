@@ -121,15 +121,22 @@ def _plot(args: argparse.Namespace) -> int:
     from optaxlr.plotting import plot_schedule, terminal_plot
     from optaxlr.schedules import parse
 
-    _check_int("--steps", args.steps, 1, MAX_PLOT_STEPS)
-    _check_int("--dpi", args.dpi, 1, 2400)
-    _writable("--output", args.output)
-    schedules = []
+    if not args.schedule and not args.recorded:
+        raise UsageError("give a schedule to plot, or --recorded FILE")
+    schedules: list[Any] = []
     for spec in args.schedule:
         try:
             schedules.append(parse(spec))
         except (ValueError, TypeError) as e:
             raise ValueError(f"schedule {_clip(spec, 60)!r}: {e}") from None
+    for spec in args.recorded or ():
+        schedules.extend(_recorded(spec))
+    if args.steps is None:
+        lengths = [s.length for s in schedules if isinstance(s, _Recorded)]
+        args.steps = max(lengths) if lengths and len(lengths) == len(schedules) else 1000
+    _check_int("--steps", args.steps, 1, MAX_PLOT_STEPS)
+    _check_int("--dpi", args.dpi, 1, 2400)
+    _writable("--output", args.output)
     labels = [s.name for s in schedules]
     log = args.log
     if log:
@@ -157,6 +164,63 @@ def _plot(args: argparse.Namespace) -> int:
     else:
         print(terminal_plot(schedules, args.steps, labels=labels, log_y=log))
     return EXIT_OK
+
+
+class _Recorded:
+    """Recorded values (one per step) drawn as a schedule: NaN past the recording."""
+
+    def __init__(self, values: Any, name: str):
+        import numpy as np
+
+        self.values = np.asarray(values, np.float32)
+        self.length = len(self.values)
+        self.name = name
+
+    def __call__(self, step: Any) -> Any:
+        import jax.numpy as jnp
+
+        values = jnp.asarray(self.values)
+        return jnp.where(step < self.length, values[jnp.minimum(step, self.length - 1)], jnp.nan)
+
+
+def _recorded(spec: str) -> list[_Recorded]:
+    """``--recorded FILE[#RUN]``: a demo's results.json (each run's recorded rate, or one
+    run's), a JSON list of numbers, a .npy file, or a text file of one number per line."""
+    import json
+
+    import numpy as np
+
+    path, _, run = spec.partition("#")
+    if not os.path.isfile(path):
+        raise ValueError(f"--recorded: no such file: {_clip(path, 60)!r}")
+    try:
+        if path.endswith(".json"):
+            data = json.loads(open(path).read())
+            if isinstance(data, dict) and "runs" in data:
+                runs = {r["name"]: r["history"]["lrs"] for r in data["runs"]}
+                if run and run not in runs:
+                    raise ValueError(f"no run {run!r}; the runs are {', '.join(runs)}")
+                chosen = {run: runs[run]} if run else runs
+                values = {name: [np.nan if v is None else v for v in lrs]
+                          for name, lrs in chosen.items()}
+            else:
+                values = {os.path.basename(path): data}
+        elif path.endswith(".npy"):
+            values = {os.path.basename(path): np.load(path, allow_pickle=False)}
+        else:
+            values = {os.path.basename(path): np.loadtxt(path, ndmin=1)}
+        out = []
+        for name, v in values.items():
+            try:
+                array = np.asarray(v, np.float64)
+            except (TypeError, ValueError):
+                array = np.asarray([])
+            if array.ndim != 1 or array.size == 0:
+                raise ValueError(f"{name}: expected a non-empty list of numbers, one per step")
+            out.append(_Recorded(array, name))
+        return out
+    except (ValueError, TypeError, KeyError, OSError) as e:
+        raise ValueError(f"--recorded {_clip(spec, 60)!r}: {e}") from None
 
 
 def _all_nonpositive(schedule: Any, steps: int) -> bool:
@@ -286,15 +350,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser(
         "plot",
-        help="plot one or more schedules",
+        help="plot one or more schedules, or recorded rates",
         description="Plot schedules given as calls, e.g. 'warmup(cosine(0.1, 900), 100)', "
         "or as JSON configs, e.g. '{\"name\": \"cosine\", \"init_value\": 0.1, "
-        "\"decay_steps\": 1000}'.",
+        "\"decay_steps\": 1000}', and rates recorded in a run (--recorded).",
         epilog=EXIT_STATUS_HELP,
     )
-    plot.add_argument("schedule", nargs="+", help="a schedule call or JSON config")
-    plot.add_argument("--steps", type=int, default=1000,
-                      help=f"number of steps, 1 to {MAX_PLOT_STEPS} (default 1000)")
+    plot.add_argument("schedule", nargs="*", help="a schedule call or JSON config")
+    plot.add_argument("--recorded", action="append", metavar="FILE[#RUN]",
+                      help="recorded values to draw beside the schedules (repeatable): a "
+                      "demo's results.json (each run's learning rate as the step took it, "
+                      "e.g. Prodigy's d * lr; #RUN picks one run), a JSON list, a .npy "
+                      "file or a text file of one number per step")
+    plot.add_argument("--steps", type=int,
+                      help=f"number of steps, 1 to {MAX_PLOT_STEPS} (default 1000, or the "
+                      "longest recording when only recordings are drawn)")
     plot.add_argument("-o", "--output", help="image file; without it, draw in the terminal")
     plot.add_argument("--log", action="store_true",
                       help="logarithmic value axis; values <= 0 are left out (with a note)")

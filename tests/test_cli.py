@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from optaxlr import cli
@@ -253,3 +256,45 @@ def test_python_m_optaxlr_prints_one_line():
         "'(' was never closed"
     ]
     assert result.stdout == ""
+
+
+def test_plot_draws_a_recorded_rate_beside_a_schedule(capsys, tmp_path):
+    # A demo's results.json: each run's rate as the step took it (Prodigy's d * lr).
+    results = {"runs": [
+        {"name": "prodigy/default", "history": {"lrs": [1e-6, 1e-5, 1e-4, 1e-3]}},
+        {"name": "adam/constant", "history": {"lrs": [3e-3, 3e-3, 3e-3, None]}},
+    ]}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    status, out, _ = _run(capsys, "plot", "--recorded", f"{path}#prodigy/default")
+    assert status == 0 and "prodigy/default" in out and "adam/constant" not in out
+    image = tmp_path / "rates.png"
+    text = tmp_path / "rates.txt"
+    text.write_text("0.1\n0.05\n0.025\n")
+    status, out, _ = _run(capsys, "plot", "cosine(0.1, 3)", "--recorded", str(path),
+                          "--recorded", str(text), "--log", "-o", str(image))
+    assert status == 0 and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A recording is drawn as its values, then nothing (NaN) past its end.
+    recorded = cli._recorded(str(text))[0]
+    np.testing.assert_allclose(
+        np.asarray(jax.vmap(recorded)(jnp.arange(5))), [0.1, 0.05, 0.025, np.nan, np.nan])
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        ([], "give a schedule to plot, or --recorded FILE"),
+        (["--recorded", "missing.json"], "--recorded: no such file"),
+        (["--recorded", "{results}#sgd/constant"], "no run 'sgd/constant'"),
+        (["--recorded", "{bad}"], "expected a non-empty list of numbers"),
+    ],
+)
+def test_plot_recorded_errors_are_one_line(capsys, tmp_path, argv, text):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"runs": [{"name": "a", "history": {"lrs": [1.0]}}]}))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"lr": [1, 2]}))
+    argv = [a.format(results=results, bad=bad) for a in argv]
+    status, _, err = _run(capsys, "plot", *argv)
+    assert status == 2
+    assert text in _one_error_line(err, "plot")
