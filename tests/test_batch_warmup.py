@@ -80,7 +80,9 @@ def _replay(run: dict, dtype: str, wrap):
 def test_matches_the_torch_loop(name, dtype):
     """Under jit (the step without jit: ``test_micro_batches_per_update_follow_the_schedule``)."""
     manifest, arrays = _data()
-    with jax.enable_x64(dtype == "float64"):
+    # jax.enable_x64 from jax 0.8; jax.experimental.enable_x64 before
+    enable = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+    with enable(dtype == "float64"):
         snapshots, lrs, ks, state = _replay(_run(name), dtype, jax.jit)
     checkpoints = arrays["checkpoints"]
     ours = np.stack([snapshots[int(c)] for c in checkpoints])
