@@ -44,7 +44,7 @@ OPTIMIZERS = (
     *DEFAULT_OPTIMIZERS, "nadam", "radam", "adamax", "adadelta", "asgd", "lion", "lamb", "lars",
     "adafactor", "muon", "schedule-free-sgd", "schedule-free-adamw", "prodigy", "dadapt-adam",
 )
-NO_TUNING = ("prodigy", "schedule-free-adamw", "dadapt-adam")
+NO_TUNING = ("prodigy", "schedule-free-adamw", "dadapt-adam", "schedule-free-sgd")
 DEFAULT_NO_TUNING = ("prodigy", "schedule-free-adamw")
 SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle", "warmup-cosine")
 DEFAULT_SCHEDULES = ("constant", "step", "cosine", "sgdr", "one-cycle")

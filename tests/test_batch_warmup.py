@@ -81,7 +81,8 @@ def test_matches_the_torch_loop(name, dtype):
     """Under jit (the step without jit: ``test_micro_batches_per_update_follow_the_schedule``)."""
     manifest, arrays = _data()
     # jax.enable_x64 from jax 0.8; jax.experimental.enable_x64 before
-    enable = getattr(jax, "enable_x64", None) or jax.experimental.enable_x64
+    enable = getattr(jax, "enable_x64", None)  # a config State: no truth value
+    enable = jax.experimental.enable_x64 if enable is None else enable
     with enable(dtype == "float64"):
         snapshots, lrs, ks, state = _replay(_run(name), dtype, jax.jit)
     checkpoints = arrays["checkpoints"]

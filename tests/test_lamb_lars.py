@@ -22,6 +22,8 @@ import pytest
 import optaxlr
 from optaxlr import FlatParams, multi_tensor
 from tests.test_optimizer_fixtures import ATOL, RTOL, _flatten, _unflatten, load_npz
+from tests.test_optimizer_fixtures import replay_steps as _replay
+from tests.test_optimizer_fixtures import x64 as _x64
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "lamb_lars.npz"
 NEW = ("lamb", "lars")
@@ -45,29 +47,6 @@ def _build(spec: dict, **extra) -> optax.GradientTransformation:
     for name, sched in spec["optaxlr"]["schedules"].items():
         kwargs[name] = getattr(optaxlr.schedules, sched["schedule"])(**sched["kwargs"])
     return getattr(optaxlr, spec["optimizer"])(**kwargs, **extra)
-
-
-def _x64():
-    enable = getattr(jax, "enable_x64", None)
-    return enable(True) if enable is not None else jax.experimental.enable_x64()
-
-
-def _replay(opt, init, grads, leaves, wrap):
-    """Parameters after every step and the learning rate each used, step by step."""
-    params = _unflatten(jnp.asarray(init), leaves)
-    state = opt.init(params)
-
-    def step(params, state, g):
-        updates, state = opt.update(_unflatten(g, leaves), state, params)
-        return optax.apply_updates(params, updates), state
-
-    step = wrap(step)
-    out, lrs = [], []
-    for g in jnp.asarray(grads):
-        params, state = step(params, state, g)
-        out.append(np.asarray(_flatten(params, leaves)))
-        lrs.append(np.asarray(optaxlr.hyperparams(state)["learning_rate"]))
-    return np.stack(out), np.asarray(lrs)
 
 
 def _check(name: str, dtype: str, wrap) -> None:

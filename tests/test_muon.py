@@ -25,6 +25,7 @@ from optaxlr.fast import FlatParams, multi_tensor
 from optaxlr.fast._multi_tensor import _check_state
 from optaxlr.transforms import newton_schulz, scale_by_muon
 from tests.test_optimizer_fixtures import ATOL, RTOL, _flatten, _unflatten, load_npz
+from tests.test_optimizer_fixtures import x64 as _x64
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizers_muon.npz"
 #: torch's own bfloat16 run against ``ns_dtype=jnp.bfloat16``: 2.6e-6 apart after 200
@@ -53,11 +54,6 @@ def _build(spec: dict, **extra) -> optax.GradientTransformation:
     if "ns_coefficients" in kwargs:  # JSON keeps the tuple as a list
         kwargs["ns_coefficients"] = tuple(kwargs["ns_coefficients"])
     return optaxlr.muon(**kwargs, **extra)
-
-
-def _x64():
-    enable = getattr(jax, "enable_x64", None)
-    return enable(True) if enable is not None else jax.experimental.enable_x64()
 
 
 def _replay(opt, init, grads, wrap, transpose=False):

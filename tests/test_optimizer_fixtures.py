@@ -60,6 +60,30 @@ def _flatten(tree: dict[str, jax.Array], leaves: dict[str, list[int]]) -> jax.Ar
     return jnp.concatenate([tree[k].reshape(-1) for k in leaves])
 
 
+def x64():
+    """Float64 on for a block (``jax.enable_x64`` from jax 0.8, the experimental one before)."""
+    enable = getattr(jax, "enable_x64", None)
+    return enable(True) if enable is not None else jax.experimental.enable_x64()
+
+
+def replay_steps(opt, init, grads, leaves, wrap):
+    """Parameters after every step and the learning rate each used, step by step."""
+    params = _unflatten(jnp.asarray(init), leaves)
+    state = opt.init(params)
+
+    def step(params, state, g):
+        updates, state = opt.update(_unflatten(g, leaves), state, params)
+        return optax.apply_updates(params, updates), state
+
+    step = wrap(step)
+    out, lrs = [], []
+    for g in jnp.asarray(grads):
+        params, state = step(params, state, g)
+        out.append(np.asarray(_flatten(params, leaves)))
+        lrs.append(np.asarray(optaxlr.hyperparams(state)["learning_rate"]))
+    return np.stack(out), np.asarray(lrs)
+
+
 def build(spec: dict) -> optax.GradientTransformation:
     """The optaxlr alias a manifest entry describes."""
     kwargs = dict(spec["optaxlr"]["kwargs"])

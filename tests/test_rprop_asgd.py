@@ -20,6 +20,7 @@ import pytest
 import optaxlr
 from tests.test_new_optimizers import nnx_step
 from tests.test_optimizer_fixtures import ATOL, RTOL, _flatten, _unflatten, load_npz
+from tests.test_optimizer_fixtures import x64 as _x64
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "optimizers_rprop_asgd.npz"
 NEW = ("rprop", "asgd")
@@ -44,11 +45,6 @@ def _build(spec: dict) -> optax.GradientTransformation:
         if key in kwargs:
             kwargs[key] = tuple(kwargs[key])
     return getattr(optaxlr, spec["optimizer"])(**kwargs)
-
-
-def _x64():
-    enable = getattr(jax, "enable_x64", None)
-    return enable(True) if enable is not None else jax.experimental.enable_x64()
 
 
 def _replay(opt, init, grads, leaves, wrap, average=False):

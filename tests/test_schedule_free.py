@@ -25,6 +25,7 @@ import pytest
 import optaxlr
 from optaxlr import training
 from tests.test_optimizer_fixtures import ATOL, RTOL, _flatten, _unflatten, load_npz
+from tests.test_optimizer_fixtures import x64 as _x64
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "schedule_free.npz"
 ALIASES = ("schedule_free_sgd", "schedule_free_adamw")
@@ -48,11 +49,6 @@ def _build(spec: dict) -> optax.GradientTransformation:
     for name, sched in spec["optaxlr"]["schedules"].items():
         kwargs[name] = getattr(optaxlr.schedules, sched["schedule"])(**sched["kwargs"])
     return getattr(optaxlr, spec["optimizer"])(**kwargs)
-
-
-def _x64():
-    enable = getattr(jax, "enable_x64", None)
-    return enable(True) if enable is not None else jax.experimental.enable_x64()
 
 
 def _replay(opt, init, grads, leaves, wrap):
