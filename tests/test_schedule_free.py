@@ -567,3 +567,24 @@ def test_find_lr_says_a_range_test_does_not_apply(name):
     for factory in (make, wrapped):  # by the state's type, whatever wraps it
         with pytest.raises(ValueError, match=r"schedule-free .* range test does not apply"):
             optaxlr.find_lr(loss_fn, jnp.zeros(4), batches, factory, num_steps=10)
+
+
+def test_sweep_over_learning_rate_and_warmup_steps_trains_each_copy_as_a_separate_run():
+    x = jax.random.normal(jax.random.key(0), (32, 4))
+    batch = (x, x @ jnp.asarray([1.0, -2.0, 0.5, 3.0]))
+    loss_fn = lambda w, batch: jnp.mean((batch[0] @ w - batch[1]) ** 2)
+    factory = lambda learning_rate, warmup_steps: optaxlr.schedule_free_adamw(
+        learning_rate, warmup_steps=warmup_steps)
+    values = {"learning_rate": [0.05, 0.05, 0.2], "warmup_steps": [0.0, 20.0, 5.0]}
+    result = optaxlr.sweep(loss_fn, jnp.zeros(4), [batch], factory, values, num_steps=30)
+    assert len(set(np.round(result.losses[:, -1], 5))) == 3  # every setting changes the run
+    for k in range(3):
+        opt = factory(values["learning_rate"][k], int(values["warmup_steps"][k]))
+        w, state = jnp.zeros(4), opt.init(jnp.zeros(4))
+        losses = []
+        for _ in range(30):
+            loss, g = jax.value_and_grad(loss_fn)(w, batch)
+            losses.append(float(loss))
+            u, state = opt.update(g, state, w)
+            w = optax.apply_updates(w, u)
+        np.testing.assert_allclose(result.losses[k], losses, rtol=1e-4)
